@@ -1,0 +1,1 @@
+"""hmpo: reproducible artifact of HMPO (Hybrid Median-length Policy Optimization)."""

