@@ -1,0 +1,628 @@
+"""The rule-based answer verifier: ``verify(completion, gold) -> bool`` (the correctness c_i).
+
+HMPO's reward gates the length bonus on correctness (``R = c · R_token``), so this function
+decides every reward: it runs on every rollout (thousands per minute) and must never raise or
+hang, whatever the policy writes.
+
+How a verdict is reached (:func:`check` returns the path taken in ``Verdict.method``):
+
+1. **Extract** the final answer with :func:`hmpo.prompts.extract_answer` (last balanced
+   ``\\boxed{}``, else ``####``, else the last ``A:`` / ``Answer:``). No answer -> False
+   (``"no_answer"``). A gold wrapped in ``\\boxed{}`` is unwrapped.
+2. **Normalise** both strings (:func:`normalize_answer`): control characters, ``$``,
+   LaTeX spacing (``\\,`` ``\\!`` ``\\left``), ``\\dfrac``, degrees, a trailing ``%``, a leading
+   currency sign, unit words in ``\\text{}`` after a number, thousands separators
+   (``1,000`` -> ``1000``) and whitespace are dropped.
+3. **Fast paths**, no sympy: equal normalised strings -> True (``"exact"``); two integers are
+   compared digit-wise without ``int()`` (so 5,000-digit numbers are fine); two plain numbers
+   (decimals, ``a/b``, ``\\frac{a}{b}``) are compared as fractions, exactly when both are exact
+   and within a relative ``1e-6`` when either is a decimal (``0.333333`` = ``1/3``, as
+   math-verify's rounding does) (``"numeric"``); two single letters (multiple choice) compare
+   case-insensitively (``"choice"``); two hexadecimal literals compare as integers.
+4. **math-verify** (sympy) otherwise: numeric and LaTeX equivalence (``\\sqrt{4}`` = ``2``,
+   ``(3, \\pi/2)`` = ``\\left( 3, \\frac{\\pi}{2} \\right)``) (``"sympy"``).
+
+Why our own time guards: math-verify's timeouts use ``signal.alarm``, which only works in the
+main thread (elsewhere it raises), and nothing interrupts a single C-level big-integer
+operation (``9^{9^{9^9}}`` never returns). So math-verify runs with its timeouts off, under
+our own per-comparison budget (:func:`_with_budget`, 1 s, any thread: a watchdog thread raises an
+exception in the verifying thread), and only on inputs that pass :func:`sympy_safe` (short,
+shallow nesting, no power towers, no huge powers or factorials, no sums/integrals/limits);
+anything else is judged by the exact and numeric comparisons only (``"guarded"``). A
+comparison that runs out of budget is False (``"timeout"``) and is not retried. Completions
+are scanned from their last 100k characters. Any unexpected exception gives False
+(``"error"``). The first sympy comparison imports math-verify (~1 s, outside the budget).
+
+Cost: the fast paths take ~5 microseconds per call for a synthetic completion (``A: 4``);
+a sympy comparison ~0.05-50 ms (parses are cached: a gold is parsed once per run).
+
+Measure the per-call time::
+
+    python -m hmpo.verify
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from hmpo.prompts import braced_body, extract_answer, last_boxed
+
+SYMPY_MAX_CHARS = 200  # longest answer handed to sympy (MATH-500's longest gold: 53 chars)
+SYMPY_MAX_NESTING = 6  # bracket depth; math-verify's parser slows sharply with deep nesting
+SYMPY_MAX_EXPONENT_DIGITS = 4  # numeric exponents up to 9999 ...
+SYMPY_MAX_SYMBOLIC_EXPONENT = 64  # ... but up to 64 when the answer has variables (expansion)
+SYMPY_MAX_LITERAL_DIGITS = 100  # longer integer literals are compared as strings only
+SYMPY_MAX_POWER_DIGITS = 100_000  # a power b^e may have at most e * digits(b) <= 1e5 digits
+SYMPY_BUDGET_S = 1.0  # wall-clock budget of one sympy comparison, in any thread
+NUMERIC_MAX_CHARS = 1_000  # longer non-integer numbers are compared as strings only
+DECIMAL_REL_TOL = 1e-6
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verification result: the verdict, the extracted answer and which path decided."""
+
+    correct: bool
+    predicted: str | None
+    # no_answer | exact | numeric | choice | sympy | unparsed | guarded | timeout | error
+    method: str
+
+
+class _Timeout(BaseException):
+    """Raised by the interval timer; a BaseException so `except Exception` in sympy can't eat it."""
+
+
+# --------------------------------------------------------------------------- normalisation
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LATEX_SPACING = re.compile(r"\\[,;:! ]|\\q?quad(?![A-Za-z])|~")
+_LATEX_SIZING = re.compile(
+    r"\\(?:left|right|displaystyle|textstyle|[bB]igg?[lr]?)(?![A-Za-z])"
+)
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![A-Za-z])")
+_TEXT_WRAPPED = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox)\{([^{}]*)\}")
+_UNIT_AFTER_NUMBER = re.compile(
+    r"(?<=[\d}])\s*\\(?:text|textrm|mathrm|mbox)\{\s*[A-Za-z][A-Za-z ]*\}(?:\^\{?\d\}?)?\s*$"
+)
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_WHITESPACE = re.compile(r"\s+")
+_DFRAC = re.compile(r"\\[dt]frac(?![A-Za-z])")
+_PERCENT = re.compile(r"\\?%$")
+_CURRENCY = re.compile(r"^(?:\\\$|\$)\s*")
+_CHOICE = re.compile(r"\(([A-Za-z])\)")
+
+
+def _unwrap_math(s: str) -> str:
+    for _ in range(3):
+        if len(s) >= 2 and s[0] == "$" and s[-1] == "$":
+            s = s.strip("$").strip()
+        elif s.startswith(("\\(", "\\[")) and s.endswith(("\\)", "\\]")):
+            s = s[2:-2].strip()
+        else:
+            break
+    return s
+
+
+def clean_answer(s: str) -> str:
+    """Light normalisation that keeps LaTeX meaning (what sympy parses). See normalize_answer."""
+    s = _CONTROL.sub("", s).replace("\u2212", "-").strip().rstrip(".").strip()
+    s = _unwrap_math(s)
+    s = _LATEX_SPACING.sub(" ", s)
+    s = _LATEX_SIZING.sub("", s)
+    s = _DFRAC.sub(r"\\frac", s)
+    s = _DEGREES.sub("", s)
+    s = _UNIT_AFTER_NUMBER.sub("", s)
+    m = _TEXT_WRAPPED.fullmatch(s.strip())
+    if m:
+        s = m.group(1)
+    s = s.strip().rstrip(".").strip()
+    s = _PERCENT.sub("", s).strip()  # 50\% -> 50
+    s = _CURRENCY.sub("", s)  # \$18 -> 18
+    if _THOUSANDS.fullmatch(s.replace(" ", "")):
+        s = s.replace(",", "").replace(" ", "")
+    return s.strip()
+
+
+def normalize_answer(s: str) -> str:
+    """The comparison key of an answer: :func:`clean_answer` with all whitespace removed.
+
+    >>> normalize_answer("$1,000$."), normalize_answer("\\\\dfrac{1}{2}")
+    ('1000', '\\\\frac{1}{2}')
+    >>> normalize_answer("45^\\\\circ"), normalize_answer(" (C) ")
+    ('45', 'C')
+    """
+    return _key(clean_answer(s))
+
+
+def _key(cleaned: str) -> str:
+    s = _WHITESPACE.sub("", cleaned)
+    m = _CHOICE.fullmatch(s)  # "(C)" -> "C"
+    return m.group(1) if m else s
+
+
+@functools.lru_cache(maxsize=16384)
+def _clean_and_key(s: str) -> tuple[str, str]:
+    """(clean_answer(s), normalize_answer(s)), cached: gold answers repeat G times per prompt."""
+    cleaned = clean_answer(s)
+    return cleaned, _key(cleaned)
+
+
+# --------------------------------------------------------------------------- fast paths
+_INT = re.compile(r"[+-]?\d+")
+_DEC = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+)")
+_SLASH = re.compile(r"([+-]?\d+)/(\d+)")
+_HEX = re.compile(r"[+-]?0[xX][0-9a-fA-F]+")
+_FRAC = re.compile(r"([+-]?)\\frac\{([+-]?\d+)\}\{(\d+)\}")
+
+
+def _canonical_int(s: str) -> str:
+    sign = "-" if s.startswith("-") else ""
+    digits = s.lstrip("+-").lstrip("0") or "0"
+    return digits if digits == "0" else sign + digits
+
+
+def _as_number(key: str) -> tuple[Fraction, bool] | None:
+    """(value, exact) for a plain number key, else None. `exact` is False for decimals."""
+    if len(key) > NUMERIC_MAX_CHARS:
+        return None
+    try:
+        if _INT.fullmatch(key):
+            return Fraction(int(key)), True
+        if _DEC.fullmatch(key):
+            return Fraction(Decimal(key)), False
+        m = _SLASH.fullmatch(key)
+        if m:
+            return (Fraction(int(m.group(1)), int(m.group(2))), True) if int(m.group(2)) else None
+        m = _FRAC.fullmatch(key)
+        if m:
+            num, den = int(m.group(2)), int(m.group(3))
+            if den == 0:
+                return None
+            value = Fraction(num, den)
+            return (-value if m.group(1) == "-" else value), True
+    except (ValueError, ZeroDivisionError, InvalidOperation):
+        return None
+    return None
+
+
+def _fast_compare(pred_key: str, gold_key: str) -> tuple[bool, str] | None:
+    """A decisive (verdict, method) without sympy, or None when sympy must decide."""
+    if pred_key == gold_key:
+        return (bool(pred_key), "exact")
+    if _INT.fullmatch(pred_key) and _INT.fullmatch(gold_key):
+        return (_canonical_int(pred_key) == _canonical_int(gold_key), "numeric")
+    p, g = _as_number(pred_key), _as_number(gold_key)
+    if p is not None and g is not None:
+        (pv, p_exact), (gv, g_exact) = p, g
+        if p_exact and g_exact:
+            return (pv == gv, "numeric")
+        return (abs(pv - gv) <= Fraction(DECIMAL_REL_TOL) * max(1, abs(gv)), "numeric")
+    if _HEX.fullmatch(pred_key) and _HEX.fullmatch(gold_key) and len(pred_key) < NUMERIC_MAX_CHARS:
+        return (int(pred_key, 16) == int(gold_key, 16), "numeric")  # sympy reads 0x1f as 0*x*1*f
+    if len(pred_key) == 1 and len(gold_key) == 1 and pred_key.isalpha() and gold_key.isalpha():
+        return (pred_key.lower() == gold_key.lower(), "choice")
+    return None
+
+
+# --------------------------------------------------------------------------- sympy path
+_BIG_OPERATORS = re.compile(
+    r"\\(?:sum|prod|int|iint|iiint|oint|lim|limsup|liminf|underbrace|overbrace)(?![A-Za-z])"
+)
+_BINOM = re.compile(r"\\(?:binom|dbinom|tbinom|choose)(?![A-Za-z])")
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _max_nesting(s: str) -> int:
+    depth = best = 0
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in "([{":
+            depth += 1
+            best = max(best, depth)
+        elif c in ")]}":
+            depth -= 1
+        i += 1
+    return best
+
+
+def _group_start(s: str, close: int) -> int | None:
+    """Index of the bracket that opens the group closed at ``s[close]`` (scanning back)."""
+    depth = 0
+    for i in range(close, -1, -1):
+        c = s[i]
+        if i > 0 and s[i - 1] == "\\":
+            continue  # an escaped bracket such as \{ is not a delimiter
+        if c in ")]}":
+            depth += 1
+        elif c in "([{":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
+def _powers(s: str) -> Iterator[tuple[str, str | None, str, bool]]:
+    """(base, exponent, text after the exponent, base_is_exponent) for each ``^`` in `s`.
+
+    The exponent is a braced group or one character/command (None if unbalanced); the base is
+    the bracket group or the literal/command before ``^``. `base_is_exponent` flags a chained
+    power ``a^{b}^{c}`` (the base is itself an exponent group).
+    """
+    for m in re.finditer(r"\^", s):
+        j = m.end()
+        while j < len(s) and s[j] == " ":
+            j += 1
+        if j >= len(s):
+            exp, after = "", ""
+        elif s[j] == "{":
+            exp = braced_body(s, j)
+            after = s[j + 2 + len(exp) :] if exp is not None else ""
+        elif s[j] == "\\":
+            cmd = re.match(r"\\[A-Za-z]+", s[j:])
+            exp = cmd.group(0) if cmd else s[j : j + 2]
+            after = s[j + len(exp) :]
+        else:
+            exp, after = s[j], s[j + 1 :]
+        before = s[: m.start()].rstrip()
+        base, chained = "", False
+        if before and before[-1] in ")]}":
+            opener = _group_start(before, len(before) - 1)
+            base = before[opener:] if opener is not None else before
+            chained = opener is not None and before[:opener].rstrip().endswith("^")
+        else:
+            tail = re.search(r"(\d+|\\?[A-Za-z]+)$", before)
+            base = tail.group(0) if tail else ""
+        yield base, exp, after, chained
+
+
+def _has_variables(s: str) -> bool:
+    return re.search(r"[A-Za-z]", _LATEX_COMMAND.sub(" ", s)) is not None
+
+
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+def sympy_safe(s: str) -> bool:
+    """Whether `s` may be handed to math-verify/sympy without an uninterruptible computation.
+
+    The time budget (:func:`_with_budget`) interrupts slow Python code, but not a single C-level
+    big-integer operation, so this rejects what could build huge integers, and a few things
+    that are only slow: more than SYMPY_MAX_CHARS characters; bracket depth above
+    SYMPY_MAX_NESTING; ``**``; integer literals over SYMPY_MAX_LITERAL_DIGITS digits; sums,
+    products, integrals, limits; binomials with literals over 3 digits; and for each power
+    ``b^{e}``: ``e`` containing ``^``, ``!`` or ``\\exp``, a chained ``a^{b}^{c}``, a numeric
+    ``e`` over 9999 or with ``e · digits(b)`` over 10^5, a base that is itself a power unless
+    both exponents are at most 10, ``e`` over 64 when ``b`` has variables (expansion); and a
+    factorial of a bracketed expression or of a literal over 3 digits.
+
+    >>> sympy_safe("\\\\frac{\\\\sqrt{3}}{2}"), sympy_safe("9^{9^{9^{9}}}"), sympy_safe("(10^6)!")
+    (True, False, False)
+    """
+    if len(s) > SYMPY_MAX_CHARS or "**" in s or _BIG_OPERATORS.search(s):
+        return False
+    if _max_nesting(s) > SYMPY_MAX_NESTING:
+        return False
+    runs = [len(r) for r in _DIGIT_RUN.findall(s)]
+    if runs and max(runs) > SYMPY_MAX_LITERAL_DIGITS:
+        return False
+    if _BINOM.search(s) and runs and max(runs) > 3:
+        return False
+    for base, exp, after, chained in _powers(s):
+        if exp is None or chained or after.lstrip().startswith("^"):
+            return False
+        if "^" in exp or "!" in exp or "\\exp" in exp:
+            return False
+        exp_runs = _DIGIT_RUN.findall(exp)
+        if any(len(r) > SYMPY_MAX_EXPONENT_DIGITS for r in exp_runs):
+            return False
+        e = max((int(r) for r in exp_runs), default=1)
+        base_digits = max((len(r) for r in _DIGIT_RUN.findall(base)), default=1)
+        if e * base_digits > SYMPY_MAX_POWER_DIGITS:
+            return False
+        if "^" in base and (e > 10 or any(
+            int(r) > 10 for r in _DIGIT_RUN.findall("".join(_exps_in(base))))):
+            return False
+        if _has_variables(base) and e > SYMPY_MAX_SYMBOLIC_EXPONENT:
+            return False
+    for m in re.finditer(r"(?<!\\)!", s):
+        before = s[: m.start()].rstrip()
+        if not before or before[-1] in ")]}":
+            return False
+        run = re.search(r"\d+$", before)
+        if run and len(run.group(0)) > 3:
+            return False
+    return True
+
+
+def _exps_in(s: str) -> Iterator[str]:
+    for _base, exp, _after, _chained in _powers(s):
+        yield exp or ""
+
+
+class _Watchdog:
+    """One daemon thread that raises :class:`_Timeout` in threads whose budget ran out.
+
+    It injects the exception with CPython's ``PyThreadState_SetAsyncExc``, which works in any
+    thread (math-verify's ``signal.alarm`` only works in the main one). The exception is
+    delivered at the next eval-breaker check of that thread (a Python call or backward jump),
+    so it stops slow pure-Python sympy work but not one long C call (:func:`sympy_safe`
+    excludes those). A delivery that lands in a garbage-collector callback is swallowed by
+    CPython, so an expired budget is fired again, at most MAX_FIRES times in all, every
+    REFIRE_S seconds. Arming, disarming and firing share one lock; disarming cancels a fired
+    exception that has not been delivered yet (see :func:`_with_budget`).
+    """
+
+    MAX_FIRES = 3
+    REFIRE_S = 0.25
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, list] = {}  # token -> [next fire time, thread id, fires so far]
+        self._tokens = itertools.count(1)
+        self._thread: threading.Thread | None = None
+
+    def new_token(self) -> int:
+        return next(self._tokens)
+
+    def arm(self, token: int, seconds: float) -> None:
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="hmpo-verify-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._armed[token] = [time.monotonic() + seconds, threading.get_ident(), 0]
+            self._cond.notify()
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            entry = self._armed.pop(token, None)
+            if entry is not None and entry[2]:
+                _set_async_exc(entry[1], None)  # cancel a fired, undelivered exception
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for entry in self._armed.values():
+                    if entry[2] < self.MAX_FIRES and entry[0] <= now:
+                        entry[2] += 1
+                        entry[0] = now + self.REFIRE_S
+                        _set_async_exc(entry[1], _Timeout)
+                pending = [e[0] for e in self._armed.values() if e[2] < self.MAX_FIRES]
+                self._cond.wait(timeout=max(0.0, min(pending) - now) if pending else None)
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _with_budget(fn: Any, seconds: float) -> tuple[bool, Any]:
+    """Run ``fn()`` under the watchdog: (timed_out, result). No _Timeout escapes.
+
+    Why the nesting: a fired exception is delivered at a Python call or backward jump. The
+    body's ``try`` catches the first; each later fire (at most MAX_FIRES in all, REFIRE_S
+    apart) can only be delivered inside one of the ``disarm`` calls, each guarded by its own
+    ``try`` with no call or jump between them, and disarming ends the firing.
+    """
+    token = _WATCHDOG.new_token()
+    timed_out, result = False, None
+    try:
+        _WATCHDOG.arm(token, seconds)
+        result = fn()
+    except _Timeout:
+        timed_out = True
+    try:
+        _WATCHDOG.disarm(token)
+    except _Timeout:
+        timed_out = True
+        try:
+            _WATCHDOG.disarm(token)
+        except _Timeout:
+            try:
+                _WATCHDOG.disarm(token)
+            except _Timeout:
+                _WATCHDOG.disarm(token)  # only reachable after MAX_FIRES deliveries: no more
+    return timed_out, result
+
+
+def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Raise `exc` asynchronously in thread `thread_id`; None cancels a pending one."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
+    )
+
+
+class _DropTimeoutDisabledWarning(logging.Filter):
+    """math-verify warns once that its timeouts are off; that is deliberate here (see above)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).addFilter(_DropTimeoutDisabledWarning())
+
+
+@functools.lru_cache(maxsize=1)
+def _math_verify() -> Any:
+    """Import math-verify and warm its parser up once, outside any time budget (~1 s)."""
+    import math_verify
+
+    math_verify.parse("\\boxed{\\frac{1}{2}+x}", parsing_timeout=None)
+    return math_verify
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(s: str) -> tuple:
+    """math-verify's parse of one answer (LaTeX first, then plain expression), cached."""
+    mv = _math_verify()
+    return tuple(
+        mv.parse(
+            "\\boxed{" + s + "}",
+            extraction_config=[mv.LatexExtractionConfig(boxed_match_priority=0),
+                               mv.ExprExtractionConfig()],
+            parsing_timeout=None,  # signal-based: breaks outside the main thread
+        )
+    )
+
+
+_TIMED_OUT: set[tuple[str, str]] = set()  # pairs that exceeded the budget once: not retried
+
+
+def _sympy_compare(pred: str, gold: str) -> tuple[bool, str]:
+    if not (sympy_safe(pred) and sympy_safe(gold)):
+        return False, "guarded"
+    if (pred, gold) in _TIMED_OUT:
+        return False, "timeout"
+    mv = _math_verify()
+
+    def compare() -> tuple[bool, str]:
+        g, p = _parse(gold), _parse(pred)
+        if not g or not p:
+            return False, "unparsed"
+        return bool(mv.verify(list(g), list(p), timeout_seconds=None)), "sympy"
+
+    timed_out, result = _with_budget(compare, SYMPY_BUDGET_S)
+    if timed_out:
+        if len(_TIMED_OUT) < 100_000:
+            _TIMED_OUT.add((pred, gold))
+        return False, "timeout"
+    return result
+
+
+def clear_caches() -> None:
+    """Forget cached parses, normalisations and timed-out pairs (for benchmarks and tests)."""
+    _parse.cache_clear()
+    _clean_and_key.cache_clear()
+    _TIMED_OUT.clear()
+
+
+# --------------------------------------------------------------------------- public API
+def _completion_text(completion: Any) -> str | None:
+    """A completion string; TRL conversational completions (lists of messages) give the last
+    message's content."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, (list, tuple)) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content")
+        return content if isinstance(content, str) else None
+    return None
+
+
+def _gold_text(gold: Any) -> str | None:
+    if isinstance(gold, bool):
+        return None
+    if isinstance(gold, (int, float)):
+        gold = str(gold)
+    if not isinstance(gold, str):
+        return None
+    if "\\boxed" in gold or "\\fbox" in gold:
+        return last_boxed(gold) or gold
+    return gold
+
+
+def _uncached(s: str) -> tuple[str, str]:
+    cleaned = clean_answer(s)
+    return cleaned, _key(cleaned)
+
+
+def answers_equivalent(predicted: str, gold: str) -> tuple[bool, str]:
+    """Compare two already-extracted answers: (verdict, method). Never raises."""
+    try:
+        p, g = predicted.strip(), gold.strip()
+        if _INT.fullmatch(p) and _INT.fullmatch(g):  # the common case (synthetic, GSM8K, AIME)
+            return (p == g, "exact") if p == g else (_canonical_int(p) == _canonical_int(g),
+                                                     "numeric")
+        pred_clean, pred_key = _clean_and_key(p) if len(p) <= 512 else _uncached(p)
+        gold_clean, gold_key = _clean_and_key(g) if len(g) <= 512 else _uncached(g)
+        if not pred_key or not gold_key:
+            return False, "no_answer" if not pred_key else "error"
+        fast = _fast_compare(pred_key, gold_key)
+        if fast is not None:
+            return fast
+        return _sympy_compare(pred_clean, gold_clean)
+    except _Timeout:  # pragma: no cover - only if the timer fires outside _sympy_compare
+        return False, "timeout"
+    except Exception:  # noqa: BLE001 - a verifier must never raise into the trainer
+        logger.debug("verify failed", exc_info=True)
+        return False, "error"
+
+
+def check(completion: Any, gold: Any) -> Verdict:
+    """Verify and say how: the verdict, the extracted answer and the deciding path.
+
+    >>> check("s8=9\\nA: 4", "4")
+    Verdict(correct=True, predicted='4', method='exact')
+    >>> check("so x = \\\\boxed{0.5}", "\\\\frac{1}{2}").correct
+    True
+    """
+    try:
+        text = _completion_text(completion)
+        gold_text = _gold_text(gold)
+        if text is None or gold_text is None:
+            return Verdict(False, None, "error")
+        predicted = extract_answer(text)
+        if predicted is None:
+            return Verdict(False, None, "no_answer")
+        ok, method = answers_equivalent(predicted, gold_text)
+        return Verdict(ok, predicted, method)
+    except Exception:  # noqa: BLE001 - never raise into the trainer
+        logger.debug("verify failed", exc_info=True)
+        return Verdict(False, None, "error")
+
+
+def verify(completion: str, gold: str) -> bool:
+    """True iff the completion's final answer equals the gold answer (see the module docstring).
+
+    Never raises and returns within about a second (SYMPY_BUDGET_S) for any input; safe to call
+    from any thread.
+
+    >>> verify("o9-8 s9=1\\nA: 1", "1"), verify("\\\\boxed{1,000}", "1000"), verify("A: 7", "1")
+    (True, True, False)
+    """
+    return check(completion, gold).correct
+
+
+def verify_batch(completions: Sequence[Any], golds: Sequence[Any]) -> list[bool]:
+    """:func:`verify` element-wise. Raises ValueError if the two lengths differ."""
+    if len(completions) != len(golds):
+        raise ValueError(f"golds: expected {len(completions)} gold answers (one per completion), "
+                         f"got {len(golds)}")
+    return [verify(c, g) for c, g in zip(completions, golds, strict=True)]
+
+
+def time_per_call(completion: str, gold: str, n: int = 2000) -> float:
+    """Mean seconds per :func:`verify` call over `n` calls (after one warm-up call)."""
+    verify(completion, gold)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        verify(completion, gold)
+    return (time.perf_counter() - t0) / n
+
+
+if __name__ == "__main__":  # pragma: no cover
+    synthetic = "\n o8+5 s8=9\n ck s8=9 o9-8 s9=1 ok\n o9-8 s9=1\n o0+3 s0=4\nA: 4"
+    cases = [
+        ("synthetic, correct", synthetic, "4"),
+        ("synthetic, wrong", synthetic, "5"),
+        ("boxed integer", "... so the total is \\boxed{1,000}.", "1000"),
+        ("boxed fraction (sympy)", "thus \\boxed{\\sqrt{4}/4}", "\\frac{1}{2}"),
+    ]
+    for name, c, g in cases:
+        t = time_per_call(c, g, n=2000 if "sympy" not in name else 50)
+        print(f"{name:28s} {check(c, g)!s:70s} {t * 1e6:9.1f} us/call")

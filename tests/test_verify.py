@@ -1,0 +1,254 @@
+"""hmpo.verify: table-driven adversarial cases (a comment each), timing and thread safety.
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_verify.py -q
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import hmpo.verify as hv
+from hmpo.verify import (
+    answers_equivalent,
+    check,
+    clear_caches,
+    normalize_answer,
+    sympy_safe,
+    verify,
+    verify_batch,
+)
+
+# A budget's exception that lands in a garbage-collector callback (e.g. pytest's gc timing
+# hook) is swallowed by CPython and reported as "unraisable"; the watchdog then fires again.
+# That report is expected whenever a case runs out of budget, so it is not a test failure.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+BIG = "7" * 5000  # a 5,000-digit integer: beyond int()'s default 4,300-digit string limit
+
+# (completion, gold, expected verdict): each case says what it guards against.
+CASES = [
+    # --- the answer contracts
+    ("o8+5 s8=9\nA: 4", "4", True),  # synthetic contract: the answer follows `A:`
+    ("o8+5 s8=9\nA: 5", "4", False),  # synthetic, wrong digit
+    ("A: 3\n ck s8=9 ok\nA: 4", "4", True),  # the LAST `A:` counts, not the first
+    ("A: 4\nA: 3", "4", False),  # ... so an early right answer then a wrong one is wrong
+    ("She makes 9 * 2 = 18 dollars.\n#### 18", "18", True),  # GSM8K `####` marker
+    ("Answer: 42", "42", True),  # `Answer:` marker
+    ("**Final Answer:** $42$.", "42", True),  # markdown bold, $...$ and a period around it
+    ("The DATA: 7", "8", False),  # "DATA:" is not an `A:` marker (no answer at all)
+    ("no marker, the answer is 12", "12", False),  # no \boxed, ####, A: or Answer: -> wrong
+    ("", "1", False),  # empty completion
+    # --- \boxed extraction
+    ("so \\boxed{\\frac{1}{2}}", "\\frac{1}{2}", True),  # nested braces inside the box
+    ("\\boxed{3} ... finally \\boxed{5}", "5", True),  # the last box wins
+    ("\\boxed{3} ... finally \\boxed{5}", "3", False),  # ... and an earlier box does not
+    ("\\boxed{\\boxed{7}}", "7", True),  # nested boxes
+    ("\\boxed{7} and then a truncated \\boxed{8", "7", True),  # unterminated last box skipped
+    ("\\boxed{{{{{{{{", "1", False),  # unbalanced braces only
+    ("}}}}}\\boxed{}}}}", "1", False),  # stray closing braces and an empty box
+    ("\\boxed{}", "", False),  # empty box and empty gold
+    ("\\boxed{\\{1, 2\\}}", "\\{1,2\\}", True),  # escaped braces are not delimiters
+    ("\\boxed 5", "5", True),  # \boxed without braces takes one token
+    ("\\fbox{9}", "9", True),  # \fbox is accepted like \boxed
+    ("\\boxed{6} A: 7", "6", True),  # \boxed takes precedence over an `A:` marker
+    # --- numeric and LaTeX equivalence
+    ("\\boxed{0.5}", "\\frac{1}{2}", True),  # decimal vs fraction
+    ("\\boxed{1,000}", "1000", True),  # thousands separator
+    ("\\boxed{10,\\!080}", "10080", True),  # MATH-style separator with \!
+    ("\\boxed{\\$32,\\!348}", "32348", True),  # currency sign and separator
+    ("\\boxed{50\\%}", "50", True),  # a trailing percent sign
+    ("\\boxed{45^\\circ}", "45", True),  # degrees
+    ("\\boxed{864 \\text{ inches}^2}", "864", True),  # units in \text after the number
+    ("\\boxed{007}", "7", True),  # leading zeros
+    ("\\boxed{-0}", "0", True),  # negative zero
+    ("\\boxed{\u22123}", "-3", True),  # unicode minus sign
+    ("\\boxed{1000.0}", "1000", True),  # integer written as a decimal
+    ("\\boxed{0.333333}", "\\frac{1}{3}", True),  # decimal rounding of a fraction (1e-6)
+    ("\\boxed{0.33}", "\\frac{1}{3}", False),  # ... but not a coarse one
+    ("\\boxed{\\dfrac{14}{3}}", "14/3", True),  # \dfrac and a slash fraction
+    ("\\boxed{\\sqrt{4}}", "2", True),  # needs sympy
+    ("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "(3,\\pi/2)", True),  # tuples with pi
+    ("\\boxed{x^3+3x-6}", "x^3 + 3x - 6", True),  # polynomials, spacing
+    ("\\boxed{x^3+3x-5}", "x^3+3x-6", False),  # a different polynomial
+    ("\\boxed{(C)}", "C", True),  # multiple choice in parentheses
+    ("\\boxed{B}", "C", False),  # wrong choice
+    ("\\boxed{\\text{(C)}}", "C", True),  # choice wrapped in \text
+    # --- adversarial: size, digits, control characters, bombs
+    ("\\boxed{" + BIG + "}", BIG, True),  # 5,000-digit integers compared digit-wise
+    ("\\boxed{" + BIG + "}", BIG[:-1] + "8", False),  # ... differing in the last digit
+    ("A: " + BIG + ".5", BIG, False),  # a 5,000-digit decimal is not the integer
+    ("x" * 2_000_000 + "\nA: 9", "9", True),  # 2 MB completion, answer at the end
+    ("\\boxed{" * 20_000, "1", False),  # 20k unterminated boxes
+    ("{" * 100_000 + "A: 1", "1", True),  # deep garbage before a clean marker
+    ("\x00\x01\x02A: 3\x07\x1b", "3", True),  # control characters around the answer
+    ("\\boxed{9^{9^{9^{9}}}}", "1", False),  # power tower: never handed to sympy
+    ("\\boxed{10^{10^{10}}}", "1", False),  # another tower
+    ("\\boxed{2^{2^{30}}}", "4", False),  # huge exponent
+    ("\\boxed{999999999999999999999^{99999}}", "1", False),  # 5-digit exponent of a big base
+    ("\\boxed{(10^{6})!}", "1", False),  # factorial of a bracketed expression
+    ("\\boxed{100000!}", "1", False),  # factorial of a big literal
+    ("\\boxed{\\binom{1000000000}{100000}}", "1", False),  # huge binomial
+    ("\\boxed{\\sum_{k=1}^{10^{9}} k}", "1", False),  # sums are not evaluated
+    ("\\boxed{\\prod_{k=1}^{10^{9}} k}", "1", False),  # nor products
+    ("\\boxed{" + "(" * 30 + "1" + ")" * 30 + "}", "1", False),  # deep nesting is guarded
+    ("\\boxed{((1))}", "1", True),  # ... shallow nesting is fine
+    ("\\boxed{\\frac{1}{0}}", "1", False),  # division by zero
+    ("\\boxed{2**2**30}", "1", False),  # python power syntax
+    ("\\boxed{9999^{9999}^{9999}}", "1", False),  # chained powers (a tower in disguise)
+    ("\\boxed{(9^{999})^{999}}", "1", False),  # a power of a power: 950k digits, guarded
+    ("\\boxed{(x+y+z)^{64}}", "(x+1)^{64}", False),  # slow expansion: stopped by the budget
+    ("\\boxed{(1+\\sqrt{2})^{9999}}", "1", False),  # slow algebraic power: budget again
+    ("\\boxed{(2^{10})^{10}}", "2^{100}", True),  # ... small nested powers are still compared
+    ("\\boxed{x^{100000}}", "x", False),  # symbolic huge exponent
+    ("\\boxed{" + "1+" * 5000 + "1}", "5001", False),  # a very long expression is guarded
+    ("\\boxed{\\frac{\\frac{\\frac{1}{2}}{2}}{2}}", "\\frac{1}{8}", True),  # nested fractions
+    ("\\boxed{\\infty}", "\\infty", True),  # infinity, exact string
+    ("\\boxed{$\\$}", "1", False),  # stray dollars
+    ("\\boxed{\\\\}", "1", False),  # a lone escaped backslash
+    ("A: \ud800", "1", False),  # a lone surrogate
+]
+
+
+@pytest.mark.parametrize(("completion", "gold", "expected"), CASES)
+def test_verify_table(completion, gold, expected):
+    assert verify(completion, gold) is expected
+
+
+@pytest.fixture
+def cold_caches():
+    """Time real work: no cached parse or timed-out pair from an earlier test."""
+    hv._math_verify()  # the one-off import (~1 s) is not a per-call cost
+    clear_caches()
+    yield
+    clear_caches()
+
+
+@pytest.mark.parametrize(("completion", "gold", "expected"), CASES)
+def test_each_case_is_fast(completion, gold, expected, cold_caches):
+    t0 = time.perf_counter()
+    verify(completion, gold)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_every_case_from_a_worker_thread(cold_caches):
+    """math-verify's signal timeouts fail off the main thread; ours must not (and not hang)."""
+    results: dict[int, bool] = {}
+    durations: dict[int, float] = {}
+
+    def run():
+        for i, (c, g, _) in enumerate(CASES):
+            t0 = time.perf_counter()
+            results[i] = verify(c, g)
+            durations[i] = time.perf_counter() - t0
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(timeout=120)
+    assert not t.is_alive()
+    assert [results[i] for i in range(len(CASES))] == [e for _, _, e in CASES]
+    assert max(durations.values()) < 2.0
+
+
+def test_budget_exceptions_never_escape(monkeypatch, cold_caches):
+    """A budget that expires around the end of a comparison must not leak its exception."""
+    monkeypatch.setattr(hv, "SYMPY_BUDGET_S", 0.002)
+    errors: list[BaseException] = []
+    methods: set[str] = set()
+
+    def run():
+        try:
+            for k in range(150):
+                methods.add(check(f"\\boxed{{\\sqrt{{{k + 2}}} + x^{{{k % 7 + 2}}}}}", "y").method)
+                sum(range(2000))  # plain work after each comparison: a late exception lands here
+            time.sleep(0.05)
+        except BaseException as e:  # noqa: BLE001 - that is what the test looks for
+            errors.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(timeout=120)
+    assert not t.is_alive() and errors == []
+    assert "timeout" in methods  # the tiny budget did fire
+
+
+def test_table_is_large_enough():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("bad", [None, 123, 4.5, b"A: 1", object(), ["A: 1"], {"a": 1}])
+def test_non_string_inputs_never_raise(bad):
+    assert verify(bad, "1") is False
+    assert verify("A: 1", bad if not isinstance(bad, int) else object()) is False
+
+
+def test_numeric_gold_and_conversational_completion():
+    assert verify("A: 12", 12) is True  # an integer gold is accepted
+    messages = [{"role": "assistant", "content": "so \\boxed{12}"}]  # TRL conversational form
+    assert verify(messages, "12") is True
+
+
+def test_methods_show_the_fast_path_is_used():
+    assert check("A: 4", "4").method == "exact"
+    assert check("A: 5", "4").method == "numeric"
+    assert check("\\boxed{0.5}", "1/2").method == "numeric"
+    assert check("\\boxed{B}", "C").method == "choice"
+    assert check("\\boxed{\\sqrt{4}}", "2").method == "sympy"
+    assert check("\\boxed{9^{9^{9}}}", "2").method == "guarded"
+    assert check("nothing here", "2").method == "no_answer"
+
+
+def test_verify_batch():
+    assert verify_batch(["A: 1", "A: 2", "\\boxed{3}"], ["1", "1", "3"]) == [True, False, True]
+    with pytest.raises(ValueError, match="golds"):
+        verify_batch(["A: 1"], ["1", "2"])
+
+
+def test_answers_equivalent_and_normalize():
+    assert answers_equivalent("1,000", "1000") == (True, "exact")
+    assert normalize_answer("$\\dfrac{1}{2}$.") == "\\frac{1}{2}"
+    assert normalize_answer("\\$18") == "18"
+
+
+@pytest.mark.parametrize(
+    ("expr", "safe"),
+    [
+        ("\\frac{\\sqrt{3}}{2}", True),  # ordinary answer
+        ("2^{10}", True),  # small exponent
+        ("9999^{9999}", True),  # 4-digit exponent of a number: fast in sympy
+        ("x^{65}", False),  # symbolic exponent above 64
+        ("e^{e^{10}}", False),  # tower
+        ("5!", True),  # small factorial
+        ("n!", True),  # symbolic factorial
+        ("1000!", False),  # 4-digit factorial
+        ("\\int_0^1 x dx", False),  # integrals are not evaluated
+    ],
+)
+def test_sympy_safe(expr, safe):
+    assert sympy_safe(expr) is safe
+
+
+def test_fast_path_speed():
+    """The trainer verifies every rollout: a typical synthetic completion must be cheap."""
+    completion = "\n o8+5 s8=9\n ck s8=9 o9-8 s9=1 ok\n o9-8 s9=1\n o0+3 s0=4\nA: 4"
+    verify(completion, "4")
+    n = 2000
+    t0 = time.perf_counter()
+    for i in range(n):
+        verify(completion, str(i % 10))
+    per_call = (time.perf_counter() - t0) / n
+    assert per_call < 200e-6, f"{per_call * 1e6:.1f} us per call"
+
+
+def test_every_math500_gold_verifies_against_itself(shared_data):
+    """Each MATH-500 gold, boxed in a completion, is judged correct against itself."""
+    from hmpo.benchmarks import load_benchmark
+
+    records = load_benchmark("math500", shared_data)
+    assert all(verify(f"So the answer is \\boxed{{{r['answer']}}}.", r["answer"]) for r in records)
+    by_id = {r["id"]: r["answer"] for r in records}
+    # equivalent forms of real golds
+    assert verify("\\boxed{(3, \\pi/2)}", by_id["math500-test/precalculus/807.json"])
+    assert verify("\\boxed{Evelyn}", by_id["math500-test/algebra/1349.json"])
