@@ -1,0 +1,710 @@
+"""Stage `train`: HMPO (and every comparison reward) trained with TRL's GRPOTrainer.
+
+Run one method (CPU, the profile named in params.yaml)::
+
+    python -m hmpo.train --method hmpo
+    python -m hmpo.train --method grpo --profile smoke
+
+On GPUs (the paper profiles; vLLM rollouts come from a separate server, configs/vllm/)::
+
+    accelerate launch --config_file configs/accelerate/multi_gpu.yaml \\
+        -m hmpo.train --method hmpo --profile qwen3.5-9b-lora
+
+From a notebook: ``train_method(load_config("params.yaml"), "hmpo")``.
+
+How HMPO differs from plain GRPO: only in the reward. GRPO's advantage
+``(r - mean_group) / std_group``, the DAPO clip (0.2 / 0.28), the dual clip, the token-mean
+loss and the KL loss are TRL's, unchanged. The reward of a rollout depends on the *other*
+rollouts of its prompt (HMPO's budget is the median length of the group's correct rollouts),
+so it is computed by :class:`HMPOTrainer` on the whole gathered batch, after TRL's
+cross-process gather, never on one process's slice: under data parallelism a prompt's group
+can straddle processes.
+
+Mapping of the released recipe onto TRL (GRPOConfig, see :func:`grpo_config_kwargs`): clip
+``epsilon``/``epsilon_high``, dual clip c -> ``delta`` (it caps the ratio of negative-advantage
+tokens, as verl's ``clip_ratio_c``), token-mean loss -> ``loss_type="dapo"``, the low-variance
+KL loss -> ``beta`` (TRL's k3 estimator), PPO mini-batch -> ``gradient_accumulation_steps``
+with ``steps_per_generation`` micro-batches per rollout step. Not reproduced: the authors' second
+KL term *in the reward* (0.001), which TRL does not have; the response length counts EOS
+(``train.count_eos_in_length``, default true, as the authors count every generated token).
+
+Outputs: ``models/<method>/`` (HF model dir, plus ``checkpoint-*`` while running; a rerun
+resumes from the last one), ``results/train/<method>/live/`` (dvclive per-step metrics),
+``results/train/<method>/metrics.json`` (final metrics and the run's machine-seconds) and
+``results/train/<method>/config.resolved.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate.utils import gather, gather_object
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from trl import GRPOConfig, GRPOTrainer
+
+from hmpo.config import Config, TrainConfig, load_config, write_resolved
+from hmpo.rewards import Reward, get_reward, group_stats
+
+CorrectFn = Callable[[str, str], bool]
+
+#: Columns the trainer needs in each training record (besides ``prompt``).
+ID_COLUMN, ANSWER_COLUMN = "id", "answer"
+COST_FILE = "hmpo_cost.json"  # written into every checkpoint: the machine-seconds spent so far
+RUN_CONFIG_FILE = "hmpo_run_config.json"  # written into out_dir: refuse to resume another run
+
+
+# --------------------------------------------------------------------------- pure helpers
+def completion_lengths(completion_ids: Sequence[Sequence[int]], eos_token_ids: Sequence[int],
+                       *, count_eos: bool = True) -> np.ndarray:
+    """Length ``n_i`` in tokens of each completion, as the reward sees it.
+
+    TRL's completion ids end at (and include) the first EOS token, or at the length limit.
+    ``count_eos=True`` counts every generated token, EOS included (the authors' code counts
+    the response length as generated); ``False`` drops a final EOS.
+
+    >>> completion_lengths([[5, 6, 2], [5, 6, 7]], [2]).tolist()
+    [3, 3]
+    >>> completion_lengths([[5, 6, 2], [5, 6, 7]], [2], count_eos=False).tolist()
+    [2, 3]
+    """
+    eos = set(int(e) for e in eos_token_ids)
+    out = np.empty(len(completion_ids), dtype=np.int64)
+    for i, ids in enumerate(completion_ids):
+        n = len(ids)
+        if not count_eos and n and int(ids[-1]) in eos:
+            n -= 1
+        out[i] = n
+    return out
+
+
+def rollout_group_ids(prompt_keys: Sequence[Any], num_generations: int) -> np.ndarray:
+    """Group index of each rollout of a gathered batch: consecutive blocks of G rollouts.
+
+    TRL's sampler (``RepeatSampler``) lays a generation batch out as G copies of each
+    prompt in a row, and its advantage normalisation groups ``rewards.view(-1, G)``; the
+    reward must use exactly these groups. Each block must carry one prompt key (the dataset
+    ``id``), which is checked, so a broken layout fails loudly instead of mixing groups. Two
+    blocks with the same key (a prompt drawn twice) stay two groups: ids are never merged.
+
+    >>> rollout_group_ids(["a", "a", "b", "b", "a", "a"], 2).tolist()
+    [0, 0, 1, 1, 2, 2]
+    """
+    if num_generations < 1:
+        raise ValueError(f"num_generations must be >= 1, got {num_generations}")
+    n = len(prompt_keys)
+    if n % num_generations:
+        raise ValueError(f"prompt_keys: {n} rollouts are not whole groups of {num_generations}")
+    for start in range(0, n, num_generations):
+        block = prompt_keys[start:start + num_generations]
+        if any(k != block[0] for k in block):
+            raise ValueError(f"prompt_keys: rollouts {start}..{start + num_generations - 1} mix "
+                             f"prompts {sorted(set(map(str, block)))}; TRL's group layout broke")
+    return np.arange(n, dtype=np.int64) // num_generations
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or a conversational list of messages."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        parts = []
+        for m in completion:
+            content = m.get("content", "") if isinstance(m, dict) else str(m)
+            if isinstance(content, list):  # content blocks
+                content = "".join(b.get("text", "") for b in content if isinstance(b, dict))
+            parts.append(content or "")
+        return "".join(parts)
+    raise ValueError(f"completion: expected a string or a list of messages, got {type(completion)}")
+
+
+def _default_correct_fn() -> CorrectFn:
+    from hmpo.verify import verify  # lazy: math-verify is only needed when training
+
+    return verify
+
+
+# --------------------------------------------------------------------------- the trainer
+class HMPOTrainer(GRPOTrainer):
+    """TRL's ``GRPOTrainer`` with a group-aware length reward computed on the gathered batch.
+
+    What differs from ``GRPOTrainer`` -- one behavioural override,
+    ``_calculate_rewards(inputs, prompts, completions, completion_ids_list)``:
+
+    - TRL calls each reward function on the process-local slice of completions and gathers
+      the results. A group statistic (HMPO's median-of-correct budget, Kimi's min/max, ...)
+      computed on a slice is wrong whenever a prompt's G rollouts straddle processes.
+    - Here each process computes what is local and cheap -- correctness
+      ``correct_fn(completion_text, record["answer"])`` and the length in tokens
+      (:func:`completion_lengths`) -- then correctness, lengths and prompt ids are gathered,
+      and ``reward(correct, lengths, group_ids)`` (a :mod:`hmpo.rewards` reward) runs once on
+      the whole batch with the groups TRL's advantages use (:func:`rollout_group_ids`). The
+      hook returns the gathered ``(N, 1)`` reward tensor TRL expects, so advantages, clipping,
+      loss and KL are TRL's own.
+
+    It also logs, per rollout step, the reward components, accuracy, mean/median length, the
+    mean budget b and the fraction of groups without a correct rollout (``hmpo/*``), and the
+    step time split into generation / reward / reference+old log-probs / update (``time/*``;
+    ``_generate`` and ``_generate_and_score_completions`` are wrapped by timers only).
+    """
+
+    def __init__(self, model, reward: Reward, *, correct_fn: CorrectFn | None = None,
+                 count_eos_in_length: bool = True, **kwargs):
+        if not callable(reward) or not hasattr(reward, "components"):
+            raise ValueError(f"reward: expected a hmpo.rewards reward (get_reward(...)), "
+                             f"got {reward!r}")
+        if "reward_funcs" in kwargs:
+            raise ValueError("reward_funcs: HMPOTrainer takes one `reward` from hmpo.rewards")
+        super().__init__(model, reward_funcs=[reward], **kwargs)
+        self.reward = reward
+        self.correct_fn = correct_fn if correct_fn is not None else _default_correct_fn()
+        self.count_eos_in_length = count_eos_in_length
+        self._time_acc: dict[str, float] = defaultdict(float)
+        self.add_callback(_StepTimer(self))
+
+    @property
+    def updates_per_step(self) -> int:
+        """Optimizer updates per rollout step (TRL generates once per this many)."""
+        a = self.args
+        return max(1, a.steps_per_generation * self.num_iterations // a.gradient_accumulation_steps)
+
+    def _generate(self, prompts: list):  # timer only
+        t0 = time.perf_counter()
+        try:
+            return super()._generate(prompts)
+        finally:
+            self._time_acc["generation"] += time.perf_counter() - t0
+
+    def _generate_and_score_completions(self, inputs):  # timer only
+        t0 = time.perf_counter()
+        try:
+            return super()._generate_and_score_completions(inputs)
+        finally:
+            self._time_acc["scoring"] += time.perf_counter() - t0
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        t0 = time.perf_counter()
+        device = self.accelerator.device
+        mode = "train" if self.model.training else "eval"
+        num_generations = self.num_generations if mode == "train" else self.num_generations_eval
+        for col in (ID_COLUMN, ANSWER_COLUMN):
+            if col not in inputs[0]:
+                raise ValueError(f"train_dataset: every record needs a {col!r} column")
+
+        # Local and cheap: verify this process's completions, measure their lengths.
+        correct_local = [bool(self.correct_fn(completion_text(c), str(x[ANSWER_COLUMN])))
+                         for c, x in zip(completions, inputs, strict=True)]
+        lengths_local = completion_lengths(completion_ids_list, self.eos_token_ids,
+                                           count_eos=self.count_eos_in_length)
+        # Gather in process order: the same order TRL gathers rewards and forms groups in.
+        correct = gather(torch.tensor(correct_local, dtype=torch.long, device=device))
+        lengths = gather(torch.as_tensor(lengths_local, dtype=torch.long, device=device))
+        correct, lengths = correct.cpu().numpy(), lengths.cpu().numpy()
+        keys = gather_object([str(x[ID_COLUMN]) for x in inputs])
+        group_ids = rollout_group_ids(keys, num_generations)
+
+        correct = correct.astype(bool)
+        parts = self.reward.components(correct, lengths, group_ids)
+        rewards = np.asarray(parts["total"], dtype=np.float64)
+        self._log_reward_metrics(mode, parts, correct, lengths, group_ids)
+        self._time_acc["reward"] += time.perf_counter() - t0
+        return torch.as_tensor(rewards, dtype=torch.float32, device=device).unsqueeze(1)
+
+    def _log_reward_metrics(self, mode: str, parts: dict, correct: np.ndarray,
+                            lengths: np.ndarray, group_ids: np.ndarray) -> None:
+        m = self._metrics[mode]
+        name = self.reward.__name__
+        for k, v in parts.items():
+            if k != "total":
+                m[f"rewards/{name}/{k}"].append(float(np.mean(v)))
+        params = getattr(self.reward, "params", {})
+        budget = params.get("budget", "median")  # non-HMPO rewards: HMPO's b as a diagnostic
+        fixed = params.get("fixed_budget_tokens") if budget == "fixed" else None
+        stats = group_stats(correct, lengths, group_ids, budget=budget, fixed_budget_tokens=fixed)
+        m["hmpo/accuracy"].append(float(correct.mean()))
+        m["hmpo/length_mean"].append(float(lengths.mean()))
+        m["hmpo/length_median"].append(float(np.median(lengths)))
+        m["hmpo/length_correct_mean"].append(
+            float(lengths[correct].mean()) if correct.any() else math.nan)
+        m["hmpo/budget_tokens_mean"].append(stats.mean_budget_tokens)
+        m["hmpo/frac_groups_no_correct"].append(stats.frac_no_correct)
+
+
+class _StepTimer(TrainerCallback):
+    """Splits each rollout step's wall time into generation / reward / reference / update."""
+
+    def __init__(self, trainer: HMPOTrainer):
+        self.trainer = trainer
+        self.t0: float | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self.t0 is None:
+            self.t0 = time.perf_counter()
+            self.trainer._time_acc.clear()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.t0 is None or state.global_step % self.trainer.updates_per_step:
+            return
+        total = time.perf_counter() - self.t0
+        acc = self.trainer._time_acc
+        m = self.trainer._metrics["train"]
+        m["time/step_s"].append(total)
+        m["time/generation_s"].append(acc["generation"])
+        m["time/reward_s"].append(acc["reward"])
+        ref = acc["scoring"] - acc["generation"] - acc["reward"]  # ref / old log-prob passes
+        m["time/reference_logps_s"].append(max(0.0, ref))
+        m["time/update_s"].append(max(0.0, total - acc["scoring"]))
+        self.t0 = None
+
+
+# --------------------------------------------------------------------------- logging / cost
+def _metric_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_./-]+", "_", key).strip("_")
+
+
+def _truncate_live_history(live_dir: Path, max_step: int) -> None:
+    """Drop dvclive rows logged after the checkpoint a run resumes from (they will be redone)."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        lines = tsv.read_text().splitlines()
+        if not lines:
+            continue
+        head, rows = lines[0].split("\t"), lines[1:]
+        if "step" not in head:
+            continue
+        i = head.index("step")
+        keep = [r for r in rows if int(float(r.split("\t")[i])) <= max_step]
+        tsv.write_text("\n".join([lines[0], *keep]) + "\n")
+
+
+class LiveLogger(TrainerCallback):
+    """Writes every logged TRL/HMPO metric to dvclive in ``<results_dir>/live`` (main process).
+
+    The dvclive step is the rollout step (TRL's optimizer step / updates per rollout step).
+    On resume the history after the checkpoint is dropped and logging continues from there.
+    """
+
+    def __init__(self, live_dir: str | Path, *, updates_per_step: int, resume_step: int | None):
+        self.live_dir = Path(live_dir)
+        self.updates_per_step = updates_per_step
+        self.resume_step = resume_step
+        self.live = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        from dvclive import Live
+
+        resume = self.resume_step is not None and (self.live_dir / "plots").exists()
+        if resume:
+            _truncate_live_history(self.live_dir, self.resume_step // self.updates_per_step)
+        self.live = Live(dir=str(self.live_dir), resume=resume, save_dvc_exp=False, dvcyaml=False)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.live is None or not logs:
+            return
+        self.live.step = state.global_step // self.updates_per_step
+        for k, v in logs.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None:
+                self.live.log_metric(_metric_name(k), float(v))
+        self.live.make_summary()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.live is not None:
+            self.live.make_summary()
+            self.live = None
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its waited-for children."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+class CostMeter(TrainerCallback):
+    """Machine-seconds of a run, carried through checkpoints so a resumed run adds up.
+
+    Each checkpoint gets ``hmpo_cost.json`` with the wall and CPU seconds spent up to it; a
+    run resumed from it starts from those totals. Work done after the last checkpoint of a
+    killed run is lost and not counted (it is redone, and counted, by the resumed run).
+    """
+
+    def __init__(self, prior: dict[str, float] | None = None):
+        self.prior = dict(prior or {"wall_s": 0.0, "cpu_s": 0.0})
+        self.wall0 = time.time()
+        self.cpu0 = _cpu_seconds()
+
+    def totals(self) -> dict[str, float]:
+        return {"wall_s": self.prior["wall_s"] + time.time() - self.wall0,
+                "cpu_s": self.prior["cpu_s"] + _cpu_seconds() - self.cpu0}
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            if ckpt.is_dir():
+                (ckpt / COST_FILE).write_text(json.dumps(self.totals()) + "\n")
+
+
+# --------------------------------------------------------------------------- config mapping
+def _cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def grpo_config_kwargs(cfg: Config, out_dir: str | Path, *, num_processes: int | None = None,
+                       cuda: bool | None = None) -> dict[str, Any]:
+    """The ``GRPOConfig`` keyword arguments for ``cfg.train`` (a pure mapping, no TRL import).
+
+    ``num_processes`` (default: the launcher's ``WORLD_SIZE``, else 1) fixes the batch
+    geometry (:meth:`TrainConfig.geometry`); step counts in ``cfg.train`` are rollout steps
+    and are converted to TRL optimizer steps. ``cuda`` (default: detected) decides
+    ``use_cpu``; bf16 without CUDA is an error rather than a silent fp32 run.
+    """
+    t: TrainConfig = cfg.train
+    if num_processes is None:
+        num_processes = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = _cuda_available() if cuda is None else cuda
+    if t.bf16 and not cuda:
+        raise ValueError("train.bf16: bf16 training needs CUDA; this machine has none "
+                         "(CPU profiles set bf16 false)")
+    if t.use_vllm and not cuda:
+        raise ValueError("train.use_vllm: vLLM generation needs CUDA")
+    geo = t.geometry(num_processes)
+    ups = geo["updates_per_step"]
+    kw: dict[str, Any] = {
+        "output_dir": str(out_dir),
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "use_cpu": not cuda,
+        "bf16": t.bf16,
+        "fp16": False,
+        "model_init_kwargs": {"dtype": "bfloat16" if t.bf16 else "float32"},
+        # batch geometry: prompts_per_step x G completions per rollout step
+        "per_device_train_batch_size": t.per_device_train_batch_size,
+        "gradient_accumulation_steps": geo["gradient_accumulation_steps"],
+        "steps_per_generation": geo["steps_per_generation"],
+        "num_generations": t.num_generations,
+        "num_iterations": t.num_iterations,
+        "max_steps": t.max_steps * ups if t.max_steps > 0 else -1,
+        "num_train_epochs": t.num_train_epochs,
+        # sampling
+        "max_completion_length": t.max_completion_length,
+        "temperature": t.temperature,
+        "top_p": 1.0,
+        "top_k": 0,
+        # optimisation (Adam, constant lr, as released)
+        "learning_rate": t.learning_rate,
+        "lr_scheduler_type": t.lr_scheduler_type,
+        "warmup_steps": 0,
+        "weight_decay": 0.0,
+        "activation_checkpointing": t.gradient_checkpointing,  # transformers 5 name
+        # GRPO / DAPO loss
+        "beta": t.beta,
+        "epsilon": t.epsilon,
+        "epsilon_high": t.epsilon_high,
+        "delta": t.dual_clip,
+        "loss_type": t.loss_type,
+        "scale_rewards": "group",  # GRPO: (r - mean_group) / std_group
+        "mask_truncated_completions": False,  # the authors keep truncated rollouts (reward 0)
+        "shuffle_dataset": True,
+        "remove_unused_columns": False,  # keep `id` and `answer` for the reward
+        # generation backend
+        "use_vllm": t.use_vllm,
+        # checkpoints and logs (rollout steps -> optimizer steps)
+        "save_strategy": "steps",
+        "save_steps": t.save_steps * ups,
+        "save_total_limit": t.save_total_limit,
+        "logging_steps": t.logging_steps * ups,
+        "logging_first_step": True,
+        "report_to": "none",  # dvclive via LiveLogger, into results/train/<method>/live
+        "log_completions": False,
+        "disable_tqdm": False,
+        "dataloader_num_workers": 0,
+    }
+    if t.use_vllm:
+        kw.update({
+            "vllm_mode": t.vllm_mode,
+            "vllm_max_model_length": t.max_prompt_length + t.max_completion_length,
+        })
+        if t.vllm_mode == "colocate":
+            kw.update({"vllm_gpu_memory_utilization": t.vllm_gpu_memory_utilization,
+                       "vllm_tensor_parallel_size": t.vllm_tensor_parallel_size})
+        elif t.vllm_server_base_url:
+            kw["vllm_server_base_url"] = t.vllm_server_base_url
+    return kw
+
+
+def build_grpo_config(cfg: Config, out_dir: str | Path, **kwargs) -> GRPOConfig:
+    """``GRPOConfig(**grpo_config_kwargs(cfg, out_dir, **kwargs))``."""
+    return GRPOConfig(**grpo_config_kwargs(cfg, out_dir, **kwargs))
+
+
+def peft_config(t: TrainConfig):
+    """The LoRA ``peft.LoraConfig`` for ``train.use_lora`` (None for full fine-tuning)."""
+    if not t.use_lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(task_type="CAUSAL_LM", r=t.lora_r, lora_alpha=t.lora_alpha,
+                      lora_dropout=t.lora_dropout, target_modules=list(t.lora_target_modules))
+
+
+# --------------------------------------------------------------------------- data
+def _build_prompt(text: str, style: str, tokenizer) -> str:
+    from hmpo.prompts import build_prompt
+
+    return build_prompt(text, style, tokenizer)
+
+
+def _prompt_tokens(prompt: str, tokenizer) -> int:
+    # TRL tokenizes plain-text prompts without special tokens (chat text already has them)
+    return len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+def load_train_dataset(train_path: str | Path, tokenizer, *, prompt_style: str,
+                       max_prompt_length: int):
+    """The RL training set as a ``datasets.Dataset`` with ``prompt``, ``id`` and ``answer``.
+
+    Prompts are built with ``hmpo.prompts.build_prompt`` (the "synthetic" style is the
+    record's text unchanged). Prompts longer than ``max_prompt_length`` tokens are dropped
+    (TRL 1.16 has no prompt truncation; a truncated question is a different question).
+    Returns ``(dataset, n_dropped)``.
+    """
+    from datasets import Dataset
+
+    path = Path(train_path)
+    if not path.is_file():
+        raise ValueError(f"train_path: {path} not found (run the data stage first)")
+    rows, seen, dropped = [], set(), 0
+    with path.open() as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            for k in ("id", "prompt", "answer"):
+                if k not in rec:
+                    raise ValueError(f"train_path: {path}:{line_no} has no {k!r} field")
+            if rec["id"] in seen:
+                raise ValueError(f"train_path: duplicate id {rec['id']!r} at {path}:{line_no}")
+            seen.add(rec["id"])
+            prompt = _build_prompt(rec["prompt"], prompt_style, tokenizer)
+            if _prompt_tokens(prompt, tokenizer) > max_prompt_length:
+                dropped += 1
+                continue
+            rows.append({"prompt": prompt, ID_COLUMN: str(rec["id"]),
+                         ANSWER_COLUMN: str(rec["answer"])})
+    if not rows:
+        raise ValueError(f"train_path: no usable prompt in {path} "
+                         f"({dropped} longer than train.max_prompt_length={max_prompt_length})")
+    return Dataset.from_list(rows), dropped
+
+
+# --------------------------------------------------------------------------- entry points
+def _run_config(cfg: Config, method: str, reward: Reward, model_dir: str, train_path: str) -> dict:
+    """What must match for a checkpoint in out_dir to be resumed."""
+    return {"method": method, "reward": repr(reward), "train": cfg.to_dict()["train"],
+            "seed": cfg.seed, "model_dir": str(model_dir), "train_path": str(train_path)}
+
+
+def _final_metrics(log_history: list[dict]) -> dict[str, float]:
+    """The final-step summary: the last logged training row, plus the run summary row.
+
+    Only that row's values (a metric that was NaN there is absent, not an older value).
+    """
+    out: dict[str, float] = {}
+    train_rows = [r for r in log_history if "loss" in r]
+    summary = [r for r in log_history if "train_runtime" in r]
+    for row in train_rows[-1:] + summary[-1:]:
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                out[_metric_name(k)] = float(v)
+    return out
+
+
+def _step_times(log_history: list[dict]) -> dict[str, float]:
+    """Mean seconds per rollout step and its split, over the logged rows of this run.
+
+    The first row is left out when there are more (it carries one-off warm-up costs).
+    """
+    rows = [r for r in log_history if "time/step_s" in r]
+    rows = rows[1:] if len(rows) > 1 else rows
+    if not rows:
+        return {}
+    keys = ("step_s", "generation_s", "reward_s", "reference_logps_s", "update_s")
+    return {k: float(np.mean([r[f"time/{k}"] for r in rows])) for k in keys} | {"n_rows": len(rows)}
+
+
+def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: str | Path,
+             out_dir: str | Path, results_dir: str | Path, method: str,
+             correct_fn: CorrectFn | None = None, callbacks: Sequence[TrainerCallback] = (),
+             keep_checkpoints: bool = False, live: bool = True) -> dict[str, Any]:
+    """Train ``model_dir`` with ``reward`` on ``train_path``; write the model and metrics.
+
+    Resumes from the last ``checkpoint-*`` in ``out_dir`` when there is one (and it belongs
+    to the same run configuration). ``live=False`` skips the dvclive log (for machines
+    without dvclive, e.g. the GPU check). Returns the dict written to
+    ``results_dir/metrics.json``.
+    """
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(cfg.threads)
+    out_dir, results_dir = Path(out_dir), Path(results_dir)
+    if not (Path(model_dir) / "config.json").is_file():
+        raise ValueError(f"model_dir: {model_dir} is not a Hugging Face model folder "
+                         "(run the base_model stage first)")
+    run_cfg = _run_config(cfg, method, reward, str(model_dir), str(train_path))
+    last = get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
+    if last is not None:
+        prev = out_dir / RUN_CONFIG_FILE
+        if not prev.is_file() or json.loads(prev.read_text()) != run_cfg:
+            raise ValueError(f"out_dir: {out_dir} holds checkpoints of a different run; "
+                             "delete it to start afresh")
+    prior = None
+    if last is not None and (Path(last) / COST_FILE).is_file():
+        prior = json.loads((Path(last) / COST_FILE).read_text())
+    meter = CostMeter(prior)
+
+    args = build_grpo_config(cfg, out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), padding_side="left")
+    dataset, n_dropped = load_train_dataset(train_path, tokenizer,
+                                            prompt_style=cfg.base_model.prompt_style,
+                                            max_prompt_length=cfg.train.max_prompt_length)
+    resume_step = int(Path(last).name.split("-")[-1]) if last is not None else None
+    trainer = HMPOTrainer(
+        str(model_dir), reward, correct_fn=correct_fn,
+        count_eos_in_length=cfg.train.count_eos_in_length,
+        args=args, train_dataset=dataset, processing_class=tokenizer,
+        peft_config=peft_config(cfg.train),
+    )
+    ups = trainer.updates_per_step
+    trainer.add_callback(meter)
+    if live:
+        trainer.add_callback(LiveLogger(results_dir / "live", updates_per_step=ups,
+                                        resume_step=resume_step))
+    for cb in callbacks:
+        trainer.add_callback(cb)
+    if trainer.accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / RUN_CONFIG_FILE).write_text(json.dumps(run_cfg, indent=2, sort_keys=True) + "\n")
+        write_resolved(cfg, results_dir)
+
+    trainer.train(resume_from_checkpoint=last)
+    stopped_early = trainer.state.global_step < trainer.state.max_steps
+    _save_final_model(trainer, tokenizer, out_dir, use_lora=cfg.train.use_lora)
+
+    totals = meter.totals()
+    cpu_all = trainer.accelerator.gather(torch.tensor([totals["cpu_s"]], dtype=torch.float64,
+                                                      device=trainer.accelerator.device)).sum().item()
+    nproc = trainer.accelerator.num_processes
+    metrics = {
+        "method": method,
+        "reward": reward.__name__,
+        "reward_params": dict(getattr(reward, "params", {})),
+        "wall_s": totals["wall_s"],
+        "cpu_s": cpu_all,  # all processes, children included
+        "num_processes": nproc,
+        "device": _device_name(),
+        "device_s": totals["wall_s"] * nproc,  # machine-seconds: GPU-seconds on GPUs
+        "resumed_from_step": (resume_step // ups) if resume_step is not None else None,
+        "rollout_steps": trainer.state.global_step // ups,
+        "optimizer_steps": trainer.state.global_step,
+        "updates_per_step": ups,
+        "completed": not stopped_early,
+        "n_train_prompts": len(dataset),
+        "n_prompts_dropped_too_long": n_dropped,
+        "time_per_step_s": _step_times(trainer.state.log_history),
+        "final": _final_metrics(trainer.state.log_history),
+    }
+    if trainer.accelerator.is_main_process:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+        (results_dir / "metrics.json").write_text(text)
+        if not stopped_early and not keep_checkpoints:
+            for ckpt in out_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+                shutil.rmtree(ckpt, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return metrics
+
+
+def _device_name() -> str:
+    if torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}"
+    return "cpu"
+
+
+def _save_final_model(trainer: GRPOTrainer, tokenizer, out_dir: Path, *, use_lora: bool) -> None:
+    """Save a plain Hugging Face model folder (LoRA adapters merged into the weights)."""
+    if use_lora:
+        if trainer.accelerator.is_main_process:
+            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            merged.save_pretrained(str(out_dir))
+            tokenizer.save_pretrained(str(out_dir))
+        trainer.accelerator.wait_for_everyone()
+    else:
+        trainer.save_model(str(out_dir))  # gathers ZeRO-3 shards; saves the tokenizer too
+
+
+def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/base",
+                 train_path: str | Path = "data/processed/train.jsonl",
+                 out_dir: str | Path | None = None, results_dir: str | Path | None = None,
+                 correct_fn: CorrectFn | None = None,
+                 callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
+    """Train one comparison method of ``cfg.methods`` with the same code for all of them.
+
+    ``cfg.methods[method].reward`` (+ ``params``) selects the reward of :mod:`hmpo.rewards`;
+    ``multistage: true`` runs :func:`hmpo.multistage.run_multistage` instead. Defaults:
+    ``out_dir = models/<method>``, ``results_dir = results/train/<method>``. Returns the
+    metrics written to ``results_dir/metrics.json``.
+    """
+    if method not in cfg.methods:
+        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
+    m = cfg.methods[method]
+    out_dir = Path(out_dir) if out_dir is not None else Path("models") / method
+    results_dir = Path(results_dir) if results_dir is not None else Path("results/train") / method
+    reward = get_reward(m.reward, **m.params)
+    if m.multistage:
+        from hmpo.multistage import run_multistage
+
+        return run_multistage(cfg, method, reward, model_dir=model_dir, train_path=train_path,
+                              out_dir=out_dir, results_dir=results_dir, correct_fn=correct_fn)
+    return run_grpo(cfg, reward, model_dir=model_dir, train_path=train_path, out_dir=out_dir,
+                    results_dir=results_dir, method=method, correct_fn=correct_fn,
+                    callbacks=callbacks)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--method", required=True, help="a key of `methods` in params.yaml")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--profile", default=None, help="override params.yaml's `profile`")
+    p.add_argument("--model-dir", default="models/base")
+    p.add_argument("--train-path", default="data/processed/train.jsonl")
+    p.add_argument("--out-dir", default=None)
+    p.add_argument("--results-dir", default=None)
+    p.add_argument("--vllm-server-base-url", default=None,
+                   help="train.vllm_server_base_url for this launch (e.g. http://node5:8000)")
+    a = p.parse_args(argv)
+    cfg = load_config(a.params, profile=a.profile)
+    if a.vllm_server_base_url:
+        cfg.train.vllm_server_base_url = a.vllm_server_base_url
+    metrics = train_method(cfg, a.method, model_dir=a.model_dir, train_path=a.train_path,
+                           out_dir=a.out_dir, results_dir=a.results_dir)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "final"}, indent=2))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

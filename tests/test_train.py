@@ -1,0 +1,304 @@
+"""hmpo.train: the reward hook of HMPOTrainer, the helpers it relies on, and a tiny training run.
+
+The tiny run uses a random 1-layer Qwen3 (hmpo.model) on the synthetic task with a stand-in
+correctness function (a completion is "correct" when its text has an even number of
+characters): a random model is never right on the real task, and the reward needs a mix of
+correct and wrong rollouts to have a budget.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_train.py -q
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hmpo.config import BaseModelConfig, SyntheticConfig, load_config
+from hmpo.rewards import get_reward, list_rewards
+from hmpo.train import (
+    HMPOTrainer,
+    build_grpo_config,
+    completion_lengths,
+    completion_text,
+    grpo_config_kwargs,
+    load_train_dataset,
+    rollout_group_ids,
+    train_method,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------- shared fixtures
+def even_length_correct(text: str, gold: str) -> bool:
+    """Stand-in verifier for a random model: ~half the completions count as correct."""
+    return len(text) % 2 == 0
+
+
+def make_tiny_run(root: Path, *, n_train: int = 32, seed: int = 0,
+                  vocab: list[str] | None = None) -> tuple[Path, Path]:
+    """A random tiny model folder and a synthetic train.jsonl under `root`.
+
+    `vocab` (default: the synthetic task's ~330 tokens) can be made tiny so that a random
+    model emits EOS often and completion lengths vary widely.
+    """
+    from hmpo import model as M
+    from hmpo import synthetic
+
+    root.mkdir(parents=True, exist_ok=True)
+    tok = M.build_tokenizer(vocab)
+    bcfg = BaseModelConfig(n_layers=1, hidden_size=32, n_heads=2, intermediate_size=64)
+    M.save_model(M.build_tiny_model(bcfg, tok, seed=seed), tok, root / "base")
+    sets = synthetic.make_sets(SyntheticConfig(n_train=n_train, n_eval=4, n_transfer=2), seed=seed)
+    train = root / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in sets["synthetic_train"]))
+    return root / "base", train
+
+
+def smoke_cfg(**train):
+    """The smoke profile with `train` overrides."""
+    cfg = load_config(REPO / "params.yaml", profile="smoke")
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_run(tmp_path_factory.mktemp("tiny"))
+
+
+# --------------------------------------------------------------------------- pure helpers
+@pytest.mark.parametrize("ids, count_eos, expected", [
+    ([[5, 6, 1]], True, [3]),      # EOS counted: every generated token
+    ([[5, 6, 1]], False, [2]),     # EOS dropped
+    ([[5, 6, 7]], False, [3]),     # truncated at the limit: no EOS to drop
+    ([[1]], False, [0]),           # an immediate EOS is an empty answer
+    ([[9, 1]], False, [1]),        # 9 is also an EOS id: only a final EOS is dropped ...
+    ([[1, 9]], False, [1]),        # ... whichever EOS id it is
+    ([], True, []),
+])
+def test_completion_lengths(ids, count_eos, expected):
+    assert completion_lengths(ids, [1, 9], count_eos=count_eos).tolist() == expected
+
+
+def test_rollout_group_ids_blocks_and_duplicates():
+    # the same prompt drawn twice in one batch stays two groups
+    assert rollout_group_ids(["p", "p", "q", "q", "p", "p"], 2).tolist() == [0, 0, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize("keys, g, match", [
+    (["p", "q", "p", "q"], 2, "mix"),      # interleaved prompts: TRL's layout broke
+    (["p", "p", "p"], 2, "whole groups"),  # not a multiple of G
+])
+def test_rollout_group_ids_rejects_broken_layouts(keys, g, match):
+    with pytest.raises(ValueError, match=match):
+        rollout_group_ids(keys, g)
+
+
+def test_completion_text():
+    assert completion_text("abc") == "abc"
+    assert completion_text([{"role": "assistant", "content": "x = 2"}]) == "x = 2"
+    blocks = [{"role": "assistant", "content": [{"type": "text", "text": "y"}]}]
+    assert completion_text(blocks) == "y"
+    with pytest.raises(ValueError, match="completion"):
+        completion_text(3)
+
+
+def test_load_train_dataset_drops_long_prompts_and_rejects_duplicates(tiny, tmp_path):
+    from transformers import AutoTokenizer
+
+    model_dir, train = tiny
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    ds, dropped = load_train_dataset(train, tok, prompt_style="synthetic", max_prompt_length=256)
+    assert dropped == 0 and set(ds.column_names) == {"prompt", "id", "answer"}
+    first = json.loads(train.read_text().splitlines()[0])
+    assert ds[0]["prompt"] == first["prompt"]  # synthetic style: the record's text unchanged
+    n_tok = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in ds["prompt"]]
+    cut = sorted(n_tok)[len(n_tok) // 2]
+    ds2, dropped2 = load_train_dataset(train, tok, prompt_style="synthetic", max_prompt_length=cut)
+    assert dropped2 == sum(n > cut for n in n_tok) > 0 and len(ds2) + dropped2 == len(ds)
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text(2 * (train.read_text().splitlines()[0] + "\n"))
+    with pytest.raises(ValueError, match="duplicate id"):
+        load_train_dataset(dup, tok, prompt_style="synthetic", max_prompt_length=256)
+
+
+def test_default_mapping_is_cpu_and_counts_rollout_steps(tmp_path):
+    cfg = smoke_cfg(max_steps=3, save_steps=2, prompts_per_step=4, mini_batch_prompts=2,
+                    per_device_train_batch_size=4)
+    kw = grpo_config_kwargs(cfg, tmp_path, num_processes=1, cuda=False)
+    assert kw["use_cpu"] and not kw["bf16"] and kw["report_to"] == "none"
+    # 4 prompts x G=4 = 16 completions per rollout step; updates of 2 prompts = 8 completions
+    assert kw["gradient_accumulation_steps"] == 2 and kw["steps_per_generation"] == 4
+    assert kw["max_steps"] == 6 and kw["save_steps"] == 4  # rollout steps x 2 updates
+    args = build_grpo_config(cfg, tmp_path, num_processes=1, cuda=False)
+    assert args.generation_batch_size == 16 and args.delta == cfg.train.dual_clip
+
+
+def test_bf16_without_cuda_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="train.bf16"):
+        grpo_config_kwargs(smoke_cfg(bf16=True), tmp_path, cuda=False)
+
+
+# --------------------------------------------------------------------------- the reward hook
+@pytest.fixture(scope="module")
+def trainer(tiny, tmp_path_factory):
+    model_dir, train = tiny
+    from transformers import AutoTokenizer
+
+    cfg = smoke_cfg()
+    tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    ds, _ = load_train_dataset(train, tok, prompt_style="synthetic", max_prompt_length=256)
+    args = build_grpo_config(cfg, tmp_path_factory.mktemp("hook"), num_processes=1, cuda=False)
+    t = HMPOTrainer(str(model_dir), get_reward("hmpo"), correct_fn=even_length_correct,
+                    args=args, train_dataset=ds, processing_class=tok)
+    t.model.train()  # the hook logs under the trainer's mode, as in training
+    return t
+
+
+def _fake_batch(rng: np.random.Generator, keys: list[str], eos: int):
+    """Completions of random lengths (some ending in EOS) for the given per-rollout keys."""
+    ids = []
+    for _ in keys:
+        n = int(rng.integers(1, 40))
+        seq = rng.integers(5, 50, size=n).tolist()
+        if rng.random() < 0.6:
+            seq[-1] = eos
+        ids.append(seq)
+    texts = ["x" * int(rng.integers(1, 30)) for _ in keys]
+    inputs = [{"id": k, "answer": "0", "prompt": "p"} for k in keys]
+    return inputs, texts, ids
+
+
+@pytest.mark.parametrize("name", list_rewards())
+def test_hook_applies_the_named_reward_per_group(trainer, name):
+    reward = get_reward(name)
+    trainer.reward = reward
+    G = trainer.num_generations
+    keys = [k for k in ["a", "b", "a", "c"] for _ in range(G)]  # "a" drawn twice: two groups
+    inputs, texts, ids = _fake_batch(np.random.default_rng(7), keys, trainer.eos_token_ids[0])
+    out = trainer._calculate_rewards(inputs, ["p"] * len(keys), texts, ids)
+    assert out.shape == (len(keys), 1)
+    correct = np.array([even_length_correct(t, "0") for t in texts])
+    lengths = np.array([len(s) for s in ids])  # count_eos_in_length: EOS included
+    groups = np.repeat(np.arange(4), G)
+    np.testing.assert_allclose(out[:, 0].numpy(), reward(correct, lengths, groups), rtol=1e-6)
+    # merging the two "a" groups would change a group statistic; the hook must not
+    merged = np.array([{"a": 0, "b": 1, "c": 2}[k] for k in keys])
+    if not np.allclose(reward(correct, lengths, groups), reward(correct, lengths, merged)):
+        assert not np.allclose(out[:, 0].numpy(), reward(correct, lengths, merged), rtol=1e-6)
+    m = trainer._metrics["train"]
+    assert m["hmpo/accuracy"][-1] == pytest.approx(correct.mean())
+    assert m["hmpo/length_median"][-1] == pytest.approx(np.median(lengths))
+
+
+def test_hook_needs_id_and_answer_columns(trainer):
+    G = trainer.num_generations
+    with pytest.raises(ValueError, match="'id'"):
+        trainer._calculate_rewards([{"answer": "1"}] * G, ["p"] * G, ["x"] * G, [[1]] * G)
+
+
+# --------------------------------------------------------------------------- tiny training run
+def test_tiny_training_run_logs_and_learns(tiny, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model_dir, train = tiny
+    cfg = smoke_cfg(max_steps=3, save_steps=2, learning_rate=1e-3)
+    m = train_method(cfg, "hmpo", model_dir=model_dir, train_path=train,
+                     out_dir=tmp_path / "out", results_dir=tmp_path / "res",
+                     correct_fn=even_length_correct)
+    assert m["completed"] and m["rollout_steps"] == 3 and m["wall_s"] > 0 and m["cpu_s"] > 0
+    final = m["final"]
+    for key in ("loss", "kl", "reward", "hmpo/accuracy", "hmpo/length_mean", "hmpo/length_median",
+                "hmpo/budget_tokens_mean", "hmpo/frac_groups_no_correct", "rewards/hmpo/length",
+                "time/generation_s", "time/reward_s", "time/update_s"):
+        assert key in final, key
+    assert json.loads((tmp_path / "res" / "metrics.json").read_text())["rollout_steps"] == 3
+    assert (tmp_path / "res" / "config.resolved.json").is_file()
+    rows = (tmp_path / "res" / "live" / "plots" / "metrics" / "hmpo" / "budget_tokens_mean.tsv")
+    assert [r.split("\t")[0] for r in rows.read_text().splitlines()[1:]] == ["1", "2", "3"]
+    # a plain HF model folder, parameters changed, checkpoints cleaned up after success
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
+    before = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(tmp_path / "out").state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_lora_run_saves_merged_model(tiny, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model_dir, train = tiny
+    cfg = smoke_cfg(max_steps=1, use_lora=True, lora_r=4, lora_alpha=8, learning_rate=1e-2)
+    m = train_method(cfg, "grpo", model_dir=model_dir, train_path=train,
+                     out_dir=tmp_path / "out", results_dir=tmp_path / "res",
+                     correct_fn=even_length_correct)
+    assert m["reward"] == "grpo" and "rewards/grpo/mean" in m["final"]
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "out").state_dict()
+    assert not any("lora" in k for k in merged)
+    before = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
+    assert any(not torch.equal(before[k], merged[k]) for k in before)
+
+
+def test_unknown_method_and_foreign_checkpoints_are_rejected(tiny, tmp_path):
+    model_dir, train = tiny
+    with pytest.raises(ValueError, match="method"):
+        train_method(smoke_cfg(), "nope", model_dir=model_dir, train_path=train)
+    (tmp_path / "out" / "checkpoint-1").mkdir(parents=True)
+    (tmp_path / "out" / "checkpoint-1" / "trainer_state.json").write_text("{}")
+    with pytest.raises(ValueError, match="different run"):
+        train_method(smoke_cfg(), "hmpo", model_dir=model_dir, train_path=train,
+                     out_dir=tmp_path / "out", results_dir=tmp_path / "res",
+                     correct_fn=even_length_correct)
+
+
+# --------------------------------------------------------------------------- multi-stage baseline
+def test_shortest_correct_picks_the_shortest_finished_correct_sample():
+    from hmpo.generate import Completion as C
+    from hmpo.multistage import shortest_correct
+
+    recs = [{"answer": "1"}, {"answer": "2"}, {"answer": "3"}]
+    outs = [
+        [C("A: 1 but long", 9, True), C("A: 1", 4, True), C("A: 1 b", 4, True)],  # tie: first
+        [C("A: 2", 1, False), C("A: 5", 2, True)],  # the correct one is truncated: skipped
+        [C("A: 3", 7, True)],
+    ]
+    got = shortest_correct(recs, outs, lambda text, gold: text.startswith(f"A: {gold}"))
+    assert [(r["answer"], c.text) for r, c in got] == [("1", "A: 1"), ("3", "A: 3")]
+    with pytest.raises(ValueError, match="completions"):
+        shortest_correct(recs, outs[:2], lambda t, g: True)
+
+
+def test_multistage_runs_all_stages_and_sums_their_cost(tiny, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model_dir, train = tiny
+    cfg = smoke_cfg(max_steps=1, multistage_samples=2, multistage_sft_steps=3)
+    m = train_method(cfg, "multistage", model_dir=model_dir, train_path=train,
+                     out_dir=tmp_path / "out", results_dir=tmp_path / "res",
+                     correct_fn=even_length_correct)
+    assert m["multistage"] and m["reward"] == "grpo" and set(m["stages"]) == {"sample", "sft", "rl"}
+    assert m["wall_s"] == pytest.approx(sum(s["wall_s"] for s in m["stages"].values()))
+    assert m["cpu_s"] == pytest.approx(sum(s["cpu_s"] for s in m["stages"].values()))
+    assert all(s["wall_s"] > 0 for s in m["stages"].values())
+    assert 0 < m["pre_rl"]["n_sft_examples"] <= m["pre_rl"]["n_problems"]
+    assert json.loads((tmp_path / "res" / "metrics.json").read_text())["stages"] == m["stages"]
+    base = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
+    sft = AutoModelForCausalLM.from_pretrained(tmp_path / "out" / "sft").state_dict()
+    final = AutoModelForCausalLM.from_pretrained(tmp_path / "out").state_dict()
+    assert any(not torch.equal(base[k], sft[k]) for k in base)  # SFT moved the weights
+    assert any(not torch.equal(sft[k], final[k]) for k in sft)  # and so did GRPO after it
+
+
+def test_multistage_without_any_solved_problem_skips_sft(tiny, tmp_path):
+    model_dir, train = tiny
+    cfg = smoke_cfg(max_steps=1, multistage_samples=1, multistage_sft_steps=3)
+    with pytest.warns(UserWarning, match="SFT skipped"):
+        m = train_method(cfg, "multistage", model_dir=model_dir, train_path=train,
+                         out_dir=tmp_path / "out", results_dir=tmp_path / "res",
+                         correct_fn=lambda text, gold: False)
+    assert m["pre_rl"]["n_sft_examples"] == 0 and m["pre_rl"]["sft_final_loss"] is None
+    assert m["completed"] and m["stages"]["rl"]["wall_s"] > 0
