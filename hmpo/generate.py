@@ -1,0 +1,153 @@
+"""Batched, seeded sampling of completions: one interface, two backends.
+
+`sample(model, tokenizer, prompts, n=..., ...)` returns, for each prompt, `n` `Completion`s
+(text decoded without special tokens, the number of generated tokens counting the EOS token
+when one was emitted, and whether it was). The evaluation stage, the base-model measurement
+and the multi-stage baseline all call it.
+
+- backend="transformers" (CPU or one GPU): prompts are tokenised without special tokens (as
+  TRL does), left-padded in batches of `batch_size` sequences, and sampled with plain
+  temperature sampling (top_k=0, top_p=1: no truncation of the distribution). temperature=0
+  means greedy decoding. Same seed -> identical output.
+- backend="vllm" (CUDA): `model` is a model folder (or a `vllm.LLM`); vLLM is imported only
+  here, and a clear error says so when it or CUDA is missing.
+
+Example::
+
+    from hmpo.model import load_model
+    from hmpo.generate import sample
+    model, tok = load_model("models/base")
+    out = sample(model, tok, ["Q: o2+4 e3 s1=3"], n=4, max_new_tokens=64, temperature=1.0,
+                 seed=0, batch_size=16)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled completion.
+
+    n_tokens counts every generated token, the EOS token included when it was emitted (the
+    length HMPO's budget and every length reward use); finished = EOS was emitted before
+    max_new_tokens ran out.
+    """
+
+    text: str
+    n_tokens: int
+    finished: bool
+
+
+def _check_args(prompts: list[str], n: int, max_new_tokens: int, temperature: float,
+                batch_size: int) -> None:
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        raise ValueError("prompts must be a list of strings")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+
+def sample(model: Any, tokenizer: Any, prompts: list[str], *, n: int, max_new_tokens: int,
+           temperature: float, seed: int, batch_size: int, progress: bool = True,
+           backend: Literal["transformers", "vllm"] = "transformers") -> list[list[Completion]]:
+    """`n` completions per prompt, in prompt order: ``out[i][j]`` is sample j of prompts[i]."""
+    _check_args(prompts, n, max_new_tokens, temperature, batch_size)
+    if backend == "transformers":
+        return _sample_transformers(model, tokenizer, prompts, n=n, max_new_tokens=max_new_tokens,
+                                    temperature=temperature, seed=seed, batch_size=batch_size,
+                                    progress=progress)
+    if backend == "vllm":
+        return _sample_vllm(model, prompts, n=n, max_new_tokens=max_new_tokens,
+                            temperature=temperature, seed=seed)
+    raise ValueError(f"backend must be 'transformers' or 'vllm', got {backend!r}")
+
+
+@torch.no_grad()
+def _sample_transformers(model: Any, tokenizer: Any, prompts: list[str], *, n: int,
+                         max_new_tokens: int, temperature: float, seed: int, batch_size: int,
+                         progress: bool) -> list[list[Completion]]:
+    if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
+        raise ValueError("tokenizer needs a pad and an eos token")
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    flat = [p for p in prompts for _ in range(n)]
+    was_training = model.training
+    model.eval()
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    texts: list[str] = []
+    lengths: list[int] = []
+    done: list[bool] = []
+    devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):  # seed locally, leave the caller's RNG alone
+            torch.manual_seed(seed)
+            bar = tqdm(range(0, len(flat), batch_size), desc="sampling", disable=not progress,
+                       unit="batch")
+            for start in bar:
+                batch = flat[start:start + batch_size]
+                enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+                enc = {k: v.to(device) for k, v in enc.items()}
+                kwargs = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) \
+                    if temperature > 0 else dict(do_sample=False)
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                                     pad_token_id=pad, **kwargs)
+                gen = out[:, enc["input_ids"].shape[1]:].tolist()
+                for row in gen:
+                    if eos in row:
+                        k = row.index(eos) + 1
+                        lengths.append(k)
+                        done.append(True)
+                        row = row[:k]
+                    else:
+                        lengths.append(len(row))
+                        done.append(False)
+                    texts.append(tokenizer.decode(row, skip_special_tokens=True))
+    finally:
+        tokenizer.padding_side = old_side
+        model.train(was_training)
+    comps = [Completion(t, k, f) for t, k, f in zip(texts, lengths, done, strict=True)]
+    return [comps[i * n:(i + 1) * n] for i in range(len(prompts))]
+
+
+def _sample_vllm(model: Any, prompts: list[str], *, n: int, max_new_tokens: int,
+                 temperature: float, seed: int) -> list[list[Completion]]:
+    """vLLM on CUDA: `model` is a model folder, a `vllm.LLM`, or a transformers model loaded
+    from a folder (its `name_or_path` is handed to vLLM, which loads its own copy).
+
+    vLLM keeps the EOS token in `token_ids` when it stops on it (finish_reason "stop"), so
+    n_tokens = len(token_ids) counts it as the transformers backend does.
+    """
+    try:
+        import vllm  # noqa: PLC0415 - optional GPU dependency, imported only on this path
+    except ImportError as e:
+        raise RuntimeError("backend='vllm' needs the vllm package (GPU profiles); "
+                           "use backend='transformers' on CPU") from e
+    if not torch.cuda.is_available():
+        raise RuntimeError("backend='vllm' needs a CUDA GPU; use backend='transformers' on CPU")
+    if isinstance(model, vllm.LLM):
+        llm = model
+    else:
+        path = model if isinstance(model, (str, Path)) else getattr(model, "name_or_path", None)
+        if not path or not Path(path).is_dir():
+            raise ValueError("backend='vllm' takes a model folder, a vllm.LLM, or a model loaded "
+                             f"from a folder as `model`; got {type(model).__name__}")
+        llm = vllm.LLM(model=str(path), seed=seed)
+    # top_k / top_p left at vLLM's defaults, which disable them (plain temperature sampling)
+    params = vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_new_tokens,
+                                 seed=seed, skip_special_tokens=True)
+    outs = llm.generate(prompts, params)
+    return [[Completion(c.text, len(c.token_ids), c.finish_reason == "stop") for c in o.outputs]
+            for o in outs]

@@ -1,0 +1,157 @@
+"""The SFT stage on the smoke profile: outputs, determinism, loss masking, data source."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hmpo import synthetic as S
+from hmpo.config import load_config
+from hmpo.model import build_tokenizer, load_model
+from hmpo.sft import (
+    IGNORE,
+    _collate,
+    encode_examples,
+    length_grouped_batches,
+    load_problem_sets,
+    lr_at,
+    measure,
+    train_base_model,
+)
+
+
+@pytest.fixture(scope="module")
+def smoke_cfg(repo_root_module):
+    return load_config(repo_root_module / "params.yaml", profile="smoke")
+
+
+@pytest.fixture(scope="module")
+def repo_root_module():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def run_a(smoke_cfg, tmp_path_factory):
+    d = tmp_path_factory.mktemp("a")
+    m = train_base_model(smoke_cfg, d / "model", d / "results", data_dir=d / "no-data",
+                         progress=False)
+    return d, m
+
+
+def test_stage_outputs(run_a, smoke_cfg):
+    d, metrics = run_a
+    model, tok = load_model(d / "model")  # HF format, loadable
+    assert model.config.num_hidden_layers == smoke_cfg.base_model.n_layers
+    on_disk = json.loads((d / "results" / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    for part in ("eval", "transfer"):
+        m = on_disk[part]
+        assert 0.0 <= m["accuracy"] <= 1.0
+        assert m["n_problems"] == smoke_cfg.base_model.n_eval_problems
+        assert set(m["accuracy_by_difficulty"]) <= {str(k) for k in range(1, 9)}
+        assert m["mean_tokens"] > 0 and m["length_ratio"] == pytest.approx(
+            m["mean_tokens"] / m["mean_minimal_tokens"])
+    rows = list(csv.DictReader(open(d / "results" / "sft_loss.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, smoke_cfg.base_model.sft_steps + 1))
+    losses = [float(r["loss"]) for r in rows]
+    assert max(losses[-3:]) < losses[0]  # it learned something
+    resolved = json.loads((d / "results" / "config.resolved.json").read_text())
+    assert resolved["base_model"]["sft_steps"] == smoke_cfg.base_model.sft_steps
+
+
+def test_same_seed_identical_weights(run_a, smoke_cfg, tmp_path):
+    d, _ = run_a
+    train_base_model(smoke_cfg, tmp_path / "model", tmp_path / "results",
+                     data_dir=tmp_path / "no-data", progress=False, measure_model=False)
+    a = load_file(d / "model" / "model.safetensors")
+    b = load_file(tmp_path / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_other_seed_other_weights(run_a, smoke_cfg, tmp_path):
+    import dataclasses
+
+    d, _ = run_a
+    cfg = dataclasses.replace(smoke_cfg, seed=1)
+    train_base_model(cfg, tmp_path / "model", tmp_path / "results",
+                     data_dir=tmp_path / "no-data", progress=False, measure_model=False)
+    a = load_file(d / "model" / "model.safetensors")
+    b = load_file(tmp_path / "model" / "model.safetensors")
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_prompt_and_padding_are_masked_from_the_loss():
+    tok = build_tokenizer()
+    ex = encode_examples(tok, [("Q: o2+4 e3 s1=3", "\n o2+4 s2=7\nA: 7"),
+                               ("Q: o1+1 e2 s0=1", "\n o1+1 s1=2\n hmm s1=2\nA: 2")])
+    batch = _collate(ex, tok.pad_token_id)
+    for i, (ids, n_prompt) in enumerate(ex):
+        assert n_prompt == 4
+        labels = batch["labels"][i]
+        assert (labels[:n_prompt] == IGNORE).all()
+        assert labels[n_prompt:len(ids)].tolist() == ids[n_prompt:]
+        assert ids[-1] == tok.eos_token_id  # the EOS is a training target
+        assert (labels[len(ids):] == IGNORE).all()
+        assert (batch["attention_mask"][i, len(ids):] == 0).all()
+    with pytest.raises(ValueError, match="unknown token"):
+        encode_examples(tok, [("Q: o2+4 e3 s1=3", "\n o2+4 s2=7 and so on")])
+
+
+def test_length_grouped_batches_cover_an_epoch_with_similar_lengths():
+    lengths = [i % 97 for i in range(640)]
+    it = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(0), group=4)
+    epoch = [next(it) for _ in range(80)]
+    assert sorted(i for b in epoch for i in b) == list(range(640))  # each example once
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in epoch) / 80
+    assert spread < 30  # random batches of 8 would span ~75 of the 0..96 lengths
+
+
+def test_lr_schedule():
+    kw = dict(base_lr=1.0, warmup=10, total=110)
+    assert lr_at(0, **kw) == pytest.approx(0.1)
+    assert lr_at(9, **kw) == pytest.approx(1.0)
+    assert lr_at(60, **kw) == pytest.approx(0.5)
+    assert lr_at(110, **kw) == pytest.approx(0.0)
+
+
+def test_problem_sets_prefer_the_data_stage_files(smoke_cfg, tmp_path):
+    generated = load_problem_sets(smoke_cfg, tmp_path)  # nothing there: make_sets
+    assert generated == S.make_sets(smoke_cfg.data.synthetic, smoke_cfg.seed)
+    edited = {k: v[:3] for k, v in generated.items()}
+    for name, recs in edited.items():
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert load_problem_sets(smoke_cfg, tmp_path) == edited
+
+
+def test_measure_counts_a_perfect_oracle(smoke_cfg, monkeypatch):
+    """measure() on a model that always emits the minimal trace: accuracy 1, ratio 1."""
+    import hmpo.sft as sft_mod
+    from hmpo.generate import Completion
+
+    recs = S.make_sets(smoke_cfg.data.synthetic, 0)["synthetic_eval"][:5]
+
+    def oracle(model, tok, prompts, *, n, **kw):
+        return [[Completion(S.minimal_trace(S.parse_prompt(p)),
+                            S.minimal_tokens_for_prompt(p), True)] * n for p in prompts]
+
+    monkeypatch.setattr(sft_mod, "sample", oracle)
+    m = measure(None, None, recs, n_samples=2, max_new_tokens=64, seed=0, batch_size=4,
+                progress=False)
+    assert m["accuracy"] == 1.0 and m["step_accuracy"] == 1.0
+    assert m["length_ratio"] == 1.0 and m["within_group_cv"] == 0.0 and m["finished"] == 1.0
+
+
+def test_refuses_non_tiny_kind(smoke_cfg, tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(smoke_cfg, base_model=dataclasses.replace(
+        smoke_cfg.base_model, kind="pretrained", name_or_path="x"))
+    with pytest.raises(ValueError, match="base_model.kind"):
+        train_base_model(cfg, tmp_path / "m", tmp_path / "r", progress=False)
