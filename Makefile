@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hmpo-installed
+# the pipeline stages call jupytext / papermill / python from the venv
+export PATH := $(abspath $(BIN)):$(PATH)
 
 # One torch thread per process is fastest on a busy 2-core CPU; no telemetry; no hub.
 export OMP_NUM_THREADS ?= 1

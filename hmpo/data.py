@@ -39,6 +39,7 @@ import importlib
 import json
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -245,7 +246,14 @@ def build_sets(cfg: Any, *, progress: bool = True) -> tuple[dict[str, list[dict]
     jobs: list[tuple[str, Any]] = [("synthetic", None)]
     if d.gym.enabled:
         jobs += [("gym", t) for t in d.gym.tasks]
-    if d.benchmarks.enabled:
+    skipped: dict[str, str] = {}
+    if d.benchmarks.enabled and local_dir is not None and not local_dir.is_dir() \
+            and d.benchmarks.optional:
+        reason = (f"data.benchmarks.local_dir {d.benchmarks.local_dir!r} not found; "
+                  "benchmarks skipped (data.benchmarks.optional is true)")
+        warnings.warn(reason, stacklevel=2)
+        skipped = {n: reason for n in d.benchmarks.names}
+    elif d.benchmarks.enabled:
         jobs += [("benchmark", n) for n in d.benchmarks.names]
     bar = tqdm(jobs, desc="data", disable=not progress, leave=False)
     for kind, arg in bar:
@@ -281,6 +289,7 @@ def build_sets(cfg: Any, *, progress: bool = True) -> tuple[dict[str, list[dict]
         "counts": {k: len(v) for k, v in sorted(sets.items())},
         "sources": dict(sorted(sources.items())),
         "decontamination": decon,
+        "skipped": skipped,
     }
     return sets, report
 

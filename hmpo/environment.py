@@ -1,6 +1,7 @@
 """The environment record: resolved library versions and the machine, written into results/.
 
-    python -c "from hmpo.environment import write_environment; write_environment('results/environment.json')"
+    from hmpo.environment import write_environment
+    write_environment("results/environment.json")
 
 The pipeline's first stage writes it so every result names the exact stack that produced it
 (TRL's config semantics drift between releases; the pins live in pyproject.toml).

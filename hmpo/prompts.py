@@ -12,13 +12,31 @@ Styles (``base_model.prompt_style``):
 - ``"plain"``: ``question + "\\n" + INSTRUCTION`` for base models without a chat template.
 - ``"chat"``: the same text as one user message, rendered with the tokenizer's chat
   template with ``add_generation_prompt=True`` (instruction-tuned models).
+- ``"chat_oneshot"``: ``"chat"`` preceded by one worked example (:data:`ONESHOT_QUESTION`
+  as a user turn with the instruction, :data:`ONESHOT_ANSWER` as the assistant turn), for
+  small instruct models that otherwise ignore the ``\\boxed{}`` instruction. Measured on
+  SmolLM2-135M-Instruct, 16 reasoning-gym chain_sum problems, greedy (scripts/
+  measure_smollm2.py): 3/16 correct with ``"chat"`` (most answers unmarked), 9/16 with this.
 
 :data:`INSTRUCTION` is the sentence the AIME/AMC local copies already carry at the end of
 their problems; :func:`strip_instruction` removes such a suffix so it is never duplicated.
 
 Extraction order (:func:`extract_answer`): the last complete ``\\boxed{...}`` (balanced
 braces, so ``\\boxed{\\frac{1}{2}}`` gives ``\\frac{1}{2}``), else the text after the last
-``####`` (GSM8K), else the text after the last ``A:`` / ``Answer:`` marker. Only the last
+``####`` (GSM8K), else the last *answer marker*, which is either
+
+- ``A:`` / ``Answer:`` (the rest of the line is the answer), or
+- the natural-language statement ``... answer is <X>`` (any case, e.g. "The answer is 7.",
+  "So the final answer is $-12$."), which small instruct models write instead of
+  ``\\boxed{}``. ``<X>`` is the rest of its sentence (up to a period followed by whitespace,
+  or the end of the line), without an optional ``:``, ``$...$`` or markdown ``**``; it counts
+  only if it is a mathematical expression: **any English word in it voids the statement**
+  (so "the answer is not 3", "the answer isn't 3", "the answer is within \\boxed{}" or "the
+  answer is 3 because ..." state no answer). A void last statement is not replaced by an
+  earlier one.
+
+Whichever marker comes last in the text wins. There is no last-number fallback: a completion
+that only *ends* in the right number states no answer. Only the last
 :data:`MAX_SCAN_CHARS` characters are scanned: answers sit at the end, and the bound keeps a
 runaway completion from costing more than a fixed amount of work.
 
@@ -32,10 +50,15 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-Style = Literal["synthetic", "plain", "chat"]
-STYLES: tuple[str, ...] = ("synthetic", "plain", "chat")
+Style = Literal["synthetic", "plain", "chat", "chat_oneshot"]
+STYLES: tuple[str, ...] = ("synthetic", "plain", "chat", "chat_oneshot")
+CHAT_STYLES: tuple[str, ...] = ("chat", "chat_oneshot")  # need a tokenizer chat template
 
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+# The worked example of "chat_oneshot": short, generic arithmetic, and it ends the way the
+# contract wants (a statement with \boxed{}); its numbers are not from any data set.
+ONESHOT_QUESTION = "What is 5 + 3 - 1?"
+ONESHOT_ANSWER = "5 + 3 - 1 = 7\nThe answer is \\boxed{7}."
 
 MAX_SCAN_CHARS = 100_000  # completions are scanned from their last 100k characters only
 MAX_ANSWER_CHARS = 10_000  # a \boxed{} body longer than this is treated as unterminated
@@ -52,6 +75,17 @@ _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # not preceded by a letter/digit so that "DATA:" or "QA:" do not count.
 _MARKER = re.compile(r"(?<![A-Za-z0-9_])(?:A|[Aa][Nn][Ss][Ww][Ee][Rr])[ \t]*\**[ \t]*:")
 _HASHES = "####"
+# "... answer is <X>": `answer` as a word, `is` (or the negation `isn't`, group `neg`), an
+# optional colon. Letters are spelt as classes (not re.IGNORECASE) so that only ASCII case
+# variants match, like _MARKER.
+_PHRASE = re.compile(r"(?<![A-Za-z0-9_])[Aa][Nn][Ss][Ww][Ee][Rr][ \t]+[Ii][Ss]"
+                     r"(?P<neg>[Nn]['\u2019][Tt])?(?![A-Za-z0-9_])[ \t]*:?")
+# A sentence ends at a period followed by whitespace (not the point of "3.5").
+_SENTENCE_END = re.compile(r"\.(?=\s)")
+# An English word: two or more letters not part of a LaTeX command (\frac, \pi), or a
+# contraction ("don't") -> a void statement. Single letters (x, C) are variables and choices;
+# juxtaposed ones ("xy") read as a word, so such answers need \boxed{}.
+_WORD = re.compile(r"(?<![A-Za-z\\])[A-Za-z]{2,}|['\u2019][A-Za-z]")
 _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.DOTALL)
 
 
@@ -70,16 +104,30 @@ def user_message(question: str) -> str:
     return f"{strip_instruction(question)}\n{INSTRUCTION}"
 
 
+def chat_messages(question: str, style: str) -> list[dict[str, str]]:
+    """The chat turns of a chat style: the one-shot example (``"chat_oneshot"``), then the
+    question with the instruction as the last user turn.
+
+    >>> [m["role"] for m in chat_messages("What is 2+3?", "chat_oneshot")]
+    ['user', 'assistant', 'user']
+    """
+    if style not in CHAT_STYLES:
+        raise ValueError(f"style: must be one of {list(CHAT_STYLES)}, got {style!r}")
+    shot = [{"role": "user", "content": user_message(ONESHOT_QUESTION)},
+            {"role": "assistant", "content": ONESHOT_ANSWER}] if style == "chat_oneshot" else []
+    return shot + [{"role": "user", "content": user_message(question)}]
+
+
 def build_prompt(question: str, style: str, tokenizer: Any = None) -> str:
     """Wrap a record's raw question for the model.
 
     Args:
         question: the record's ``prompt`` field.
-        style: ``"synthetic"`` (unchanged), ``"plain"`` or ``"chat"``.
-        tokenizer: a Hugging Face tokenizer with a chat template; required for ``"chat"``.
+        style: ``"synthetic"`` (unchanged), ``"plain"``, ``"chat"`` or ``"chat_oneshot"``.
+        tokenizer: a Hugging Face tokenizer with a chat template; required for the chat styles.
 
     Raises:
-        ValueError: unknown style, or ``"chat"`` without a tokenizer that has a chat template.
+        ValueError: unknown style, or a chat style without a tokenizer with a chat template.
 
     >>> build_prompt("Q: s4=3 o5+9 e6", "synthetic")
     'Q: s4=3 o5+9 e6'
@@ -92,12 +140,12 @@ def build_prompt(question: str, style: str, tokenizer: Any = None) -> str:
         return question
     if style == "plain":
         return user_message(question)
-    if style == "chat":
+    if style in CHAT_STYLES:
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise ValueError("tokenizer: the 'chat' prompt style needs a tokenizer with a chat "
-                             "template (use prompt_style 'plain' for base models)")
+            raise ValueError(f"tokenizer: the {style!r} prompt style needs a tokenizer with a "
+                             "chat template (use prompt_style 'plain' for base models)")
         text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_message(question)}],
+            chat_messages(question, style),
             tokenize=False,
             add_generation_prompt=True,
         )
@@ -110,14 +158,14 @@ def build_prompt(question: str, style: str, tokenizer: Any = None) -> str:
 def render_answer(answer: str, style: str) -> str:
     """The canonical final answer as a completion for `style` should end (for SFT / tests).
 
-    ``"synthetic"`` -> ``"A: <answer>"``; ``"plain"`` / ``"chat"`` -> ``"\\boxed{<answer>}"``.
+    ``"synthetic"`` -> ``"A: <answer>"``; the other styles -> ``"\\boxed{<answer>}"``.
 
     >>> render_answer("4", "synthetic"), render_answer("\\\\frac{1}{2}", "plain")
     ('A: 4', '\\\\boxed{\\\\frac{1}{2}}')
     """
     if style == "synthetic":
         return f"A: {answer}"
-    if style in ("plain", "chat"):
+    if style in ("plain", *CHAT_STYLES):
         return "\\boxed{" + answer + "}"
     raise ValueError(f"style: must be one of {list(STYLES)}, got {style!r}")
 
@@ -184,21 +232,30 @@ def last_boxed(text: str) -> str | None:
 
 
 def _rest_of_line(text: str, start: int) -> str:
+    """The line from `start`, without the markdown bold, ``$...$`` / ``\\(...\\)`` and trailing
+    period around an answer, in any nesting ("**3**.", "$-12$.", "**$5$**")."""
     end = text.find("\n", start)
     line = text[start:] if end < 0 else text[start:end]
-    line = line.strip().strip("*").strip()  # markdown bold: "**Answer:** 5"
-    if line.startswith("$") and line.endswith("$") and len(line) >= 2:
-        line = line[1:-1].strip()
-    return line.rstrip(".").strip()
+    for _ in range(4):  # a fixed point in a few rounds; bounded so it never loops
+        before = line
+        line = line.strip().rstrip(".").strip().strip("*").strip()  # "**Answer:** 5", "**3**."
+        if line.startswith("$") and line.endswith("$") and len(line) >= 2:
+            line = line[1:-1].strip()
+        elif line.startswith("\\(") and line.endswith("\\)"):
+            line = line[2:-2].strip()
+        if line == before:
+            break
+    return line
 
 
 def extract_answer(completion: str) -> str | None:
     """The final answer of a completion as a string, or None if it states none.
 
     Order: the last complete ``\\boxed{}``; else the rest of the line after the last ``####``;
-    else the rest of the line after the last ``A:`` / ``Answer:`` marker. Trailing periods,
-    ``$...$`` and markdown ``**`` around a marker answer are removed. Never raises for a string
-    input; non-strings give None.
+    else the last answer marker: the rest of the line after ``A:`` / ``Answer:``, or the rest
+    of the sentence after "answer is" if it contains no English word (see the module
+    docstring), whichever comes last. Trailing periods, ``$...$`` and markdown ``**`` around a
+    marker answer are removed. Never raises for a string input; non-strings give None.
 
     >>> extract_answer("o8+5 s8=9\\nA: 4")
     '4'
@@ -206,6 +263,8 @@ def extract_answer(completion: str) -> str | None:
     '72'
     >>> extract_answer("x = \\\\boxed{\\\\frac{1}{2}}.")
     '\\\\frac{1}{2}'
+    >>> extract_answer("4 - 1 = 3.\\nThe answer is **3**."), extract_answer("The answer is not 3")
+    ('3', None)
     """
     if not isinstance(completion, str):
         return None
@@ -220,11 +279,37 @@ def extract_answer(completion: str) -> str | None:
         if ans:
             return ans
     end = _last_marker_end(text)
+    phrase = _last_phrase(text) if ("nswer" in text or "NSWER" in text) else None
+    if phrase is not None and (end is None or phrase.start() >= end):
+        return None if phrase.group("neg") else _phrase_answer(text, phrase.end())
     if end is not None:
         ans = _rest_of_line(text, end)
         if ans:
             return ans
     return None
+
+
+def _last_phrase(text: str) -> re.Match | None:
+    """The last "answer is" statement (the _PHRASE pattern), or None."""
+    last = None
+    for m in _PHRASE.finditer(text):
+        last = m
+    return last
+
+
+def _phrase_answer(text: str, start: int) -> str | None:
+    """The answer stated by "answer is" ending at `start`: the rest of its sentence, or None.
+
+    None when that is empty or contains an English word (:data:`_WORD`): "not 3", "within
+    \\boxed{}", "3 because ..." state no answer.
+    """
+    end = text.find("\n", start)
+    line = text[start:] if end < 0 else text[start:end]
+    stop = _SENTENCE_END.search(line)
+    ans = _rest_of_line(line[: stop.start()] if stop else line, 0)
+    if not ans or _WORD.search(ans):
+        return None
+    return ans
 
 
 def _last_marker_end(text: str) -> int | None:

@@ -7,8 +7,16 @@ hang, whatever the policy writes.
 How a verdict is reached (:func:`check` returns the path taken in ``Verdict.method``):
 
 1. **Extract** the final answer with :func:`hmpo.prompts.extract_answer` (last balanced
-   ``\\boxed{}``, else ``####``, else the last ``A:`` / ``Answer:``). No answer -> False
-   (``"no_answer"``). A gold wrapped in ``\\boxed{}`` is unwrapped.
+   ``\\boxed{}``, else ``####``, else the last answer marker: ``A:`` / ``Answer:`` or the
+   statement "... answer is <X>", void if <X> contains an English word, e.g. "the answer is
+   not 3"). No answer -> False (``"no_answer"``); there is no last-number fallback. A gold
+   wrapped in ``\\boxed{}`` is unwrapped.
+   **An unevaluated calculation is no answer** when the gold is a plain number
+   (``"unevaluated"``): if the prediction's last ``=``-side is a sum, difference or product of
+   numeric literals (``0 - 4 - 8``, ``3 \\times 6``), it is False even though sympy would
+   evaluate it to the gold. Otherwise copying an arithmetic question (reasoning-gym
+   ``chain_sum``: "... problem: 0 - 4 - 8 =") into the answer would earn the reward.
+   ``4 - 1 = 3`` is judged by its result ``3``.
 2. **Normalise** both strings (:func:`normalize_answer`): control characters, ``$``,
    LaTeX spacing (``\\,`` ``\\!`` ``\\left``), ``\\dfrac``, degrees, a trailing ``%``, a leading
    currency sign, unit words in ``\\text{}`` after a number, thousands separators
@@ -77,7 +85,8 @@ class Verdict:
 
     correct: bool
     predicted: str | None
-    # no_answer | exact | numeric | choice | sympy | unparsed | guarded | timeout | error
+    # no_answer | unevaluated | exact | numeric | choice | sympy | unparsed | guarded | timeout
+    # | error
     method: str
 
 
@@ -157,6 +166,30 @@ def _clean_and_key(s: str) -> tuple[str, str]:
     """(clean_answer(s), normalize_answer(s)), cached: gold answers repeat G times per prompt."""
     cleaned = clean_answer(s)
     return cleaned, _key(cleaned)
+
+
+# --------------------------------------------------------------------------- unevaluated
+_OPERATOR_CHAR = re.compile(r"[+\-*\u00d7\u00f7\u00b7\\]")  # cheap pre-check, past the sign
+_NUMERAL = r"[+-]?\d+(?:\.\d+)?"
+_ARITH_OP = r"(?:[+\-*\u00d7\u00f7\u00b7]|\\times|\\cdot|\\div)"
+_UNEVALUATED = re.compile(rf"{_NUMERAL}(?:{_ARITH_OP}{_NUMERAL})+")
+_PARENS_AND_SPACE = re.compile(r"[\s(){}]")
+
+
+def unevaluated_arithmetic(answer: str) -> bool:
+    """Whether the answer's last ``=``-side is a calculation on numeric literals, not a value.
+
+    A sum, difference or product (``+ - * × · ÷ \\times \\cdot \\div``; parentheses
+    ignored) of integers or decimals. ``a/b`` and ``\\frac{a}{b}`` are values (fractions),
+    and so is a power ``2^{10}``.
+
+    >>> unevaluated_arithmetic("0 - 4 - 8"), unevaluated_arithmetic("4 - 1 = 3")
+    (True, False)
+    >>> unevaluated_arithmetic("-12"), unevaluated_arithmetic("3/4"), unevaluated_arithmetic("x+1")
+    (False, False, False)
+    """
+    rhs = clean_answer(answer).rsplit("=", 1)[-1]
+    return _UNEVALUATED.fullmatch(_PARENS_AND_SPACE.sub("", rhs)) is not None
 
 
 # --------------------------------------------------------------------------- fast paths
@@ -579,6 +612,10 @@ def check(completion: Any, gold: Any) -> Verdict:
         predicted = extract_answer(text)
         if predicted is None:
             return Verdict(False, None, "no_answer")
+        if (len(predicted) <= 512 and _OPERATOR_CHAR.search(predicted, 1)
+                and _as_number(normalize_answer(gold_text)) is not None
+                and unevaluated_arithmetic(predicted)):
+            return Verdict(False, predicted, "unevaluated")
         ok, method = answers_equivalent(predicted, gold_text)
         return Verdict(ok, predicted, method)
     except Exception:  # noqa: BLE001 - never raise into the trainer

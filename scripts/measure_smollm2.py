@@ -17,13 +17,22 @@ It prints one JSON object; ``--out FILE`` also writes it (plus every response) t
 Defaults for sampling, lengths, batch and LoRA come from ``params.yaml`` + the ``smollm2``
 profile (``evaluate.*``, ``train.lora_*``), so the numbers describe what the profile runs.
 
-Prompts (``--instruction``): ``project`` (default) is ``hmpo.prompts.build_prompt(q, "chat")``,
-the exact prompt of the ``chat`` style (question + "Please reason step by step, and put your
-final answer within \\boxed{}."); ``boxed`` a shorter boxed instruction; ``none`` the bare gym
-question. Two accuracies are reported: ``accuracy`` by ``hmpo.verify.verify`` (the project's
-answer contract: last ``\\boxed{}``, else ``####``, else ``A:``/``Answer:``) and
-``accuracy_lenient`` by the local :func:`extract_answer` (last ``\\boxed{}``, else the last
-integer anywhere), which shows how much is lost to the answer format rather than to arithmetic.
+Prompts (``--instruction``): ``project`` (default) is ``hmpo.prompts.build_prompt(q, style)``
+with ``style`` = ``--prompt-style`` (default: the profile's ``base_model.prompt_style``), the
+exact prompt training uses (``chat``: question + "Please reason step by step, and put your
+final answer within \\boxed{}."; ``chat_oneshot``: the same after one worked example);
+``boxed`` a shorter boxed instruction; ``none`` the bare gym question. Two accuracies are
+reported: ``accuracy`` by ``hmpo.verify.verify`` (the project's answer contract and so the
+training reward's correctness: last ``\\boxed{}``, else ``####``, else the last ``A:`` /
+``Answer:`` / "answer is <X>" marker), with ``answered`` the fraction that states an answer at
+all, and ``accuracy_lenient`` by the local :func:`extract_answer` (last ``\\boxed{}``, else the
+last integer anywhere), which shows how much is lost to the answer format rather than to
+arithmetic.
+
+Compare prompt styles and temperatures (what configs/profiles/smollm2.yaml was set from)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/measure_smollm2.py --n-problems 16 \\
+        --n-samples 2 --temperature 1.0 --prompt-style chat --skip-lora --out /tmp/chat.json
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from tqdm import tqdm  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hmpo.config import load_config  # noqa: E402
 from hmpo.pretrained import convert_smollm2, load_pretrained  # noqa: E402
+from hmpo.prompts import CHAT_STYLES  # noqa: E402
 
 INSTRUCTIONS = {
     "project": None,  # hmpo.prompts.build_prompt(question, "chat", tokenizer)
@@ -201,6 +211,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--max-terms", type=int, default=3)
     ap.add_argument("--max-digits", type=int, default=1)
     ap.add_argument("--instruction", choices=sorted(INSTRUCTIONS), default="project")
+    ap.add_argument("--prompt-style", choices=["plain", *CHAT_STYLES], default=None,
+                    help="style of --instruction project (default base_model.prompt_style)")
     ap.add_argument("--max-new-tokens", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--lora-batch", type=int, default=4)
@@ -232,21 +244,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model, tok = load_pretrained(model_dir, dtype="float32")
     problems = chain_sum_problems(n, cfg.seed, args.min_terms, args.max_terms, args.max_digits)
     suffix = INSTRUCTIONS[args.instruction]
+    style = pick(args.prompt_style, cfg.base_model.prompt_style)
     if suffix is None:
         from hmpo.prompts import build_prompt
 
-        prompts = [build_prompt(p["question"], "chat", tok) for p in problems]
+        prompts = [build_prompt(p["question"], style, tok) for p in problems]
     else:
         prompts = [tok.apply_chat_template([{"role": "user", "content": p["question"] + suffix}],
                                            tokenize=False, add_generation_prompt=True)
                    for p in problems]
-    from hmpo.verify import verify
+    from hmpo.verify import check
 
     result: dict[str, Any] = {
         "model_dir": str(model_dir), "task": "chain_sum",
         "task_params": {"min_terms": args.min_terms, "max_terms": args.max_terms,
                         "min_digits": 1, "max_digits": args.max_digits},
-        "instruction": args.instruction, "prompt_example": prompts[0], "n_problems": n,
+        "instruction": args.instruction, "prompt_style": style if suffix is None else None,
+        "prompt_example": prompts[0], "n_problems": n,
         "max_new_tokens": max_new, "batch_size": bs, "threads": cfg.threads,
     }
     responses: dict[str, list] = {}
@@ -258,13 +272,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             max_new_tokens=max_new, batch_size=bs, desc=mode,
         )
         golds = [p["answer"] for p in problems] * reps
-        correct = [verify(t, g) for t, g in zip(texts, golds, strict=True)]
+        verdicts = [check(t, g) for t, g in zip(texts, golds, strict=True)]
+        correct = [v.correct for v in verdicts]
         lenient = [lenient_correct(t, g) for t, g in zip(texts, golds, strict=True)]
         result[mode] = {
             "n_completions": len(texts),
             "temperature": temperature if do_sample else 0.0,
             "accuracy": round(sum(correct) / len(correct), 4),
             "correct": sum(correct),
+            "answered": round(sum(v.predicted is not None for v in verdicts) / len(texts), 4),
             "accuracy_lenient": round(sum(lenient) / len(lenient), 4),
             "mean_tokens": round(sum(lens) / len(lens), 1),
             "max_tokens": max(lens),

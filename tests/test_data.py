@@ -293,3 +293,25 @@ def test_default_profile_on_the_local_copies(tmp_path, shared_data):
     assert (counts["gsm8k"], counts["math500"], counts["aime24"], counts["aime25"],
             counts["amc23"]) == (1319, 500, 30, 30, 40)
     assert report["sources"]["gsm8k"].endswith("gsm8k/test.jsonl")
+
+
+# --------------------------------------------------------------------------- absent local copies
+def test_missing_local_dir_skips_optional_benchmarks(tmp_path, fake_synthetic):
+    # a fresh machine without ../shared/data: the benchmarks are skipped, and report.json says so
+    cfg = make_cfg()
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, benchmarks=dataclasses.replace(cfg.data.benchmarks,
+                                                 local_dir=str(tmp_path / "absent"))))
+    with pytest.warns(UserWarning, match="benchmarks skipped"):
+        report = prepare_data(cfg, tmp_path / "out", progress=False)
+    assert set(report["skipped"]) == set(BENCH)
+    assert not set(BENCH) & set(report["counts"])
+
+
+def test_missing_local_dir_is_an_error_when_not_optional(tmp_path, fake_synthetic):
+    cfg = make_cfg()
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, benchmarks=dataclasses.replace(cfg.data.benchmarks, optional=False,
+                                                 local_dir=str(tmp_path / "absent"))))
+    with pytest.raises(ValueError, match="not found"):
+        prepare_data(cfg, tmp_path / "out", progress=False)

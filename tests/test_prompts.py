@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from hmpo.prompts import (
     INSTRUCTION,
+    ONESHOT_ANSWER,
+    ONESHOT_QUESTION,
     build_prompt,
     extract_answer,
     last_boxed,
@@ -56,13 +58,27 @@ def test_chat_style_uses_the_chat_template(chat_tokenizer):
     assert text.count(INSTRUCTION) == 1
 
 
-def test_chat_style_needs_a_chat_template(chat_tokenizer):
+def test_chat_oneshot_style_puts_the_worked_example_first(chat_tokenizer):
+    text = build_prompt("What is 2+3?", "chat_oneshot", chat_tokenizer)
+    assert text == (
+        "<|user|>\n" + ONESHOT_QUESTION + "\n" + INSTRUCTION + "\n"
+        "<|assistant|>\n" + ONESHOT_ANSWER + "\n"
+        "<|user|>\nWhat is 2+3?\n" + INSTRUCTION + "\n<|assistant|>\n"
+    )
+    # the example obeys the contract it demonstrates: its answer is read back as 7
+    assert extract_answer(ONESHOT_ANSWER) == "7"
+    # and it ends with the real question, so the plain chat prompt is its suffix
+    assert text.endswith(build_prompt("What is 2+3?", "chat", chat_tokenizer)[len("<|user|>"):])
+
+
+@pytest.mark.parametrize("style", ["chat", "chat_oneshot"])
+def test_chat_style_needs_a_chat_template(chat_tokenizer, style):
     with pytest.raises(ValueError, match="tokenizer"):
-        build_prompt("q", "chat")
+        build_prompt("q", style)
     no_template = chat_tokenizer.__class__(tokenizer_object=chat_tokenizer.backend_tokenizer)
     no_template.chat_template = None
     with pytest.raises(ValueError, match="chat template"):
-        build_prompt("q", "chat", no_template)
+        build_prompt("q", style, no_template)
 
 
 def test_unknown_style_is_rejected():
@@ -101,6 +117,31 @@ def test_strip_instruction(question, expected):
         ("\\boxed{}", None),  # an empty box is no answer
         ("nothing", None),  # no marker
         ("", None),
+        ("Answer: **3**.", "3"),  # bold then a period, in either nesting
+        ("Answer: **$5$**.", "5"),  # bold around $...$
+        # --- the statement "... answer is <X>": the rest of its sentence
+        ("4 - 1 = 3\nThe answer is 3.", "3"),  # trailing period removed
+        ("So, the final answer is **3**.", "3"),  # markdown bold
+        ("**The answer is 7.**", "7"),  # bold around the whole statement
+        ("The answer is: $-12$.", "-12"),  # colon and $...$
+        ("The answer is \\(5\\).", "5"),  # \(...\)
+        ("The answer is 3.5. It is half of 7.", "3.5"),  # a decimal point is no sentence end
+        ("THE ANSWER IS 9", "9"),  # any case
+        ("The answer is x = 5", "x = 5"),  # single letters are variables, not words
+        ("the answer is \\frac{1}{2}.", "\\frac{1}{2}"),  # LaTeX commands are not words
+        ("The answer is (B).", "(B)"),  # a choice letter
+        ("The answer is 3. Wait, the answer is 4.", "4"),  # several: the last
+        ("the answer is not 3", None),  # negation: void, never "3"
+        ("The answer isn't 3.", None),  # contraction: void
+        ("The answer is 3. Then: the answer is not 3.", None),  # a void last one is not
+        # replaced by the earlier statement
+        ("The answer is 12 apples.", None),  # any word voids it (no guessing at units)
+        ("The answer is within \\boxed{}.", None),  # empty box, then words: nothing
+        ("The answer is", None),  # nothing after it
+        ("the answer is 6\nAnswer: 5", "5"),  # the last marker of either kind wins
+        ("Answer: 5\nso the answer is 6", "6"),
+        ("reanswer is 5", None),  # `answer` must be a whole word
+        ("it ends in 12", None),  # no marker: no last-number fallback
     ],
 )
 def test_extract_answer(completion, expected):
@@ -136,7 +177,8 @@ def test_round_trip_synthetic(reasoning, answer):
 
 
 @settings(max_examples=200, deadline=None)
-@given(reasoning=_reasoning, answer=_balanced, style=st.sampled_from(["plain", "chat"]))
+@given(reasoning=_reasoning, answer=_balanced,
+       style=st.sampled_from(["plain", "chat", "chat_oneshot"]))
 def test_round_trip_boxed(reasoning, answer, style):
     answer = answer.strip()
     if not answer:  # an empty box is no answer

@@ -39,7 +39,32 @@ CASES = [
     ("Answer: 42", "42", True),  # `Answer:` marker
     ("**Final Answer:** $42$.", "42", True),  # markdown bold, $...$ and a period around it
     ("The DATA: 7", "8", False),  # "DATA:" is not an `A:` marker (no answer at all)
-    ("no marker, the answer is 12", "12", False),  # no \boxed, ####, A: or Answer: -> wrong
+    ("no marker, it ends in 12", "12", False),  # no marker at all: no last-number fallback
+    # --- the natural-language marker "... answer is <X>" (small instruct models)
+    ("4 - 1 = 3\nThe answer is 3.", "3", True),  # a statement with a trailing period
+    ("So, the final answer is **3**.", "3", True),  # markdown bold
+    ("The answer is: $-12$.", "-12", True),  # colon, $...$, a negative number
+    ("The answer is 3. Wait, the answer is 4.", "4", True),  # several: the last one counts
+    ("The answer is 3. Wait, the answer is 4.", "3", False),  # ... an earlier one does not
+    ("the answer is not 3", "3", False),  # a negation states no answer
+    ("The answer is 3. No: the answer isn't 3.", "3", False),  # a void last statement is
+    # not replaced by an earlier one (the contraction voids it)
+    ("The answer is within \\boxed{}.", "1", False),  # an empty box and words: no answer
+    ("The answer is 3 because 1 + 2 = 3.", "3", False),  # words after it: void, not guessed
+    ("4 - 1 = 3\nThe answer is 4 - 1 = 3.", "3", True),  # an equation: judged by its result
+    ("The answer is 7.\nAnswer: 5", "5", True),  # `Answer:` after it wins (the last marker)
+    ("Answer: 5\nso the answer is 7.", "7", True),  # ... and vice versa
+    ("The answer is 7.\n#### 5", "5", True),  # `####` ranks above the statement
+    ("The answer is 7, \\boxed{5}", "5", True),  # ... and so does \boxed
+    ("The DATAanswer is 7", "7", False),  # `answer` must be a word of its own
+    # --- an unevaluated calculation is not an answer when the gold is a number
+    ("\\boxed{0 - 4 - 8}", "-12", False),  # a chain_sum question copied into the box
+    ("The answer is 3 - (-4).", "7", False),  # ... or into a statement, with brackets
+    ("Answer: 8 \\times 2", "16", False),  # products too
+    ("The answer is 100 - 4 - 8 = 12.", "-12", False),  # an equation with a wrong result
+    ("\\boxed{3/4}", "0.75", True),  # a fraction is a value, not a calculation
+    ("\\boxed{2^{10}}", "1024", True),  # so is a power
+    ("\\boxed{x+1}", "x+1", True),  # the rule only applies to numeric golds
     ("", "1", False),  # empty completion
     # --- \boxed extraction
     ("so \\boxed{\\frac{1}{2}}", "\\frac{1}{2}", True),  # nested braces inside the box
@@ -198,6 +223,13 @@ def test_methods_show_the_fast_path_is_used():
     assert check("\\boxed{\\sqrt{4}}", "2").method == "sympy"
     assert check("\\boxed{9^{9^{9}}}", "2").method == "guarded"
     assert check("nothing here", "2").method == "no_answer"
+
+
+def test_unevaluated_calculation_is_reported():
+    """Copying an arithmetic question is not an answer; the method says why it was refused."""
+    assert check("\\boxed{0 - 4 - 8}", "-12") == hv.Verdict(False, "0 - 4 - 8", "unevaluated")
+    assert check("The answer is 4 - 1 = 3.", "3").correct  # the result after `=` is judged
+    assert not hv.unevaluated_arithmetic("-12")  # a sign is not an operation
 
 
 def test_verify_batch():

@@ -1,0 +1,98 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Base model (stage `base_model`)
+#
+# HMPO starts from a model that reasons correctly but verbosely. For the CPU profiles
+# (`base_model.kind: tiny`) `hmpo.sft.train_base_model` SFT-trains a tiny Qwen2 on verbose
+# traces of the synthetic task and measures it; for a real pretrained model
+# (`smollm2` / `pretrained`) `hmpo.pretrained.resolve_base_model` finds it and it is copied
+# as is. Either way the stage writes `models/base/` (Hugging Face format) and
+# `results/base_model/metrics.json`.
+#
+# Pipeline: `dvc repro base_model`. Here: run top to bottom.
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None  # None: the `profile` key of params.yaml (e.g. "smoke")
+
+# %%
+import os
+from pathlib import Path
+
+if not Path(params_path).exists() and Path("..", params_path).exists():
+    os.chdir("..")  # JupyterLab starts the kernel in notebooks/; all paths are repo-relative
+
+# %%
+# %matplotlib inline
+import json
+import shutil
+
+import pandas as pd
+
+from hmpo.config import load_config, write_resolved
+from hmpo.evaluate import write_text_atomic
+
+cfg = load_config(params_path, profile=profile)
+if cfg.base_model.kind == "tiny":
+    from hmpo.sft import train_base_model
+
+    metrics = train_base_model(cfg, out_dir="models/base", results_dir="results/base_model")
+else:
+    from hmpo.pretrained import resolve_base_model
+
+    src = resolve_base_model(cfg)
+    shutil.copytree(src, "models/base", dirs_exist_ok=True)
+    metrics = {"kind": cfg.base_model.kind, "source": str(src)}
+    write_resolved(cfg, "results/base_model")
+    write_text_atomic(Path("results/base_model/metrics.json"), json.dumps(metrics, indent=2) + "\n")
+{k: v for k, v in metrics.items() if not isinstance(v, dict)}
+
+# %% [markdown]
+# ## SFT loss
+
+# %%
+loss_csv = Path("results/base_model/sft_loss.csv")
+if loss_csv.exists():
+    loss = pd.read_csv(loss_csv)
+    loss.plot(x="step", y="loss", logy=True, figsize=(6, 3), title="SFT loss (prompt masked)")
+
+# %% [markdown]
+# ## How good and how verbose is the base model?
+# Sampled (T = 1) accuracy per difficulty on held-out problems and on the harder transfer set.
+# The evaluate stage measures it again with the same protocol as every trained method.
+
+# %%
+pd.DataFrame({k: metrics[k]["accuracy_by_difficulty"] for k in ("eval", "transfer")
+              if k in metrics}).rename_axis("difficulty")
+
+# %%
+pd.Series({k: v for k, v in metrics.get("eval", {}).items() if not isinstance(v, dict)})
+
+# %% [markdown]
+# ## Two sampled completions
+
+# %%
+from hmpo.generate import sample
+from hmpo.model import load_model
+from hmpo.prompts import build_prompt
+
+model, tokenizer = load_model("models/base")
+question = pd.read_json(f"data/processed/{cfg.evaluate.sets[0]}.jsonl", lines=True).iloc[0]
+prompt = build_prompt(question["prompt"], cfg.base_model.prompt_style, tokenizer)
+for c in sample(model, tokenizer, [prompt], n=2, max_new_tokens=cfg.evaluate.max_new_tokens,
+                temperature=1.0, seed=cfg.seed, batch_size=2, progress=False)[0]:
+    print(f"--- {c.n_tokens} tokens, gold {question['answer']}\n{prompt}{c.text}")

@@ -1,0 +1,87 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Report and figures (stage `figures`)
+#
+# Collects every evaluation and training cost and writes, with `hmpo.report.write_report`:
+# `results/summary.json` (deterministic), `results/costs.json`, the results table
+# (`results/results_table.{md,csv,tex}`) and the claims table (`results/claims.{md,json}`:
+# each paper claim reproduced / not reproduced / untestable here, computed from the numbers).
+# Then the figures (`hmpo.plots`) into `results/figures/png/`.
+#
+# Pipeline: `dvc repro figures`. Here: run top to bottom once every model is evaluated.
+
+# %% tags=["parameters"]
+params_path = "params.yaml"
+profile = None  # None: the `profile` key of params.yaml (e.g. "smoke")
+
+# %%
+import os
+from pathlib import Path
+
+if not Path(params_path).exists() and Path("..", params_path).exists():
+    os.chdir("..")  # JupyterLab starts the kernel in notebooks/; all paths are repo-relative
+
+# %%
+# %matplotlib inline
+from IPython.display import Markdown, display
+
+from hmpo.config import load_config, write_resolved
+from hmpo.plots import (
+    plot_costs,
+    plot_difficulty_lengths,
+    plot_pareto,
+    plot_reward_shape,
+    plot_training_curves,
+)
+from hmpo.report import load_train_log, table_markdown, write_report
+
+cfg = load_config(params_path, profile=profile)
+write_resolved(cfg, "results/figures")
+report = write_report(cfg, "results")
+summary, costs = report["summary"], report["costs"]
+
+# %% [markdown]
+# ## Results
+
+# %%
+Markdown(table_markdown(report["table"]))
+
+# %% [markdown]
+# ## The paper's claims at this scale
+
+# %%
+Markdown(Path("results/claims.md").read_text())
+
+# %% [markdown]
+# ## Figures
+
+# %%
+main = summary["main_set"]
+by_difficulty = {m: report["evaluations"][m][main]["by_difficulty"]
+                 for m in ("base", "hmpo") if m in report["evaluations"]}
+figures = {f"pareto_{s}": plot_pareto(summary, s) for s in summary["eval_sets"]}
+figures["training_curves"] = plot_training_curves(
+    {m: load_train_log(f"results/train/{m}") for m in cfg.methods})
+figures["difficulty_base_vs_hmpo"] = plot_difficulty_lengths(by_difficulty, main)
+figures["reward_shape"] = plot_reward_shape().figure
+figures["costs"] = plot_costs(costs)
+
+png_dir = Path("results/figures/png")
+png_dir.mkdir(parents=True, exist_ok=True)
+for name, fig in figures.items():
+    fig.savefig(png_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    display(fig)

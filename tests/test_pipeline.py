@@ -1,0 +1,172 @@
+"""The DVC pipeline (dvc.yaml): its structure (fast) and a full smoke run (slow).
+
+The slow test copies the repository to a temporary folder, sets ``profile: smoke`` and runs
+``dvc repro`` there twice (the second time with ``--force``): every declared output must
+exist, summary.json must name every method, the two summary.json files must be identical
+bytes, and DVC must report the pipeline up to date afterwards. Run it alone with::
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_pipeline.py -m slow -s
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hmpo.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+NOTEBOOK_OF = {"data": "01_data", "base_model": "02_base_model", "train": "03_train",
+               "evaluate": "04_evaluate", "figures": "05_figures"}
+
+
+def _dvc_yaml() -> dict:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())
+
+
+def _paths(entries) -> list[str]:
+    """Paths of a deps/outs/metrics/plots list (entries are strings or one-key mappings)."""
+    return [e if isinstance(e, str) else next(iter(e)) for e in entries or []]
+
+
+def _expanded_stages() -> dict[str, dict]:
+    """``{stage name: definition}`` with foreach stages expanded (``name@item``)."""
+    out = {}
+    for name, st in _dvc_yaml()["stages"].items():
+        if "foreach" not in st:
+            out[name] = st
+            continue
+        for item in st["foreach"]:
+            text = yaml.safe_dump(st["do"]).replace("${item}", item)
+            out[f"{name}@{item}"] = yaml.safe_load(text)
+    return out
+
+
+def _outputs(stage: dict) -> list[tuple[str, dict]]:
+    """(path, properties) of every output of a stage: outs, metrics and plots."""
+    res = []
+    for kind in ("outs", "metrics", "plots"):
+        for e in stage.get(kind) or []:
+            res.append((e, {}) if isinstance(e, str) else next(iter(e.items())))
+    return res
+
+
+# --------------------------------------------------------------------------- structure (fast)
+def test_foreach_lists_match_params_methods():
+    cfg = load_config(REPO / "params.yaml", profile="default")
+    stages = _dvc_yaml()["stages"]
+    assert stages["train"]["foreach"] == list(cfg.methods)
+    assert stages["evaluate"]["foreach"] == ["base", *cfg.methods]
+    for name, st in _expanded_stages().items():
+        if name.startswith("train@"):
+            assert f"methods.{name.split('@')[1]}" in st["params"]
+
+
+def test_every_stage_is_complete():
+    for name, st in _expanded_stages().items():
+        nb = NOTEBOOK_OF[name.split("@")[0]]
+        deps = _paths(st["deps"])
+        assert f"notebooks/{nb}.py" in deps, name  # the text form is the source
+        assert {"hmpo", "configs/profiles"} <= set(deps), name
+        assert not [d for d in deps if d.endswith(".ipynb")], f"{name}: .ipynb are outputs"
+        assert {"profile", "seed"} <= set(_paths(st["params"])), name
+        assert f"notebooks/{nb}.py" in st["cmd"] and "papermill" in st["cmd"], name
+        executed = [p for p, _ in _outputs(st) if p.endswith(".ipynb")]
+        assert len(executed) == 1 and executed[0].startswith("results/"), name
+        for path, props in _outputs(st):
+            if path.endswith(".json") and (path in _paths(st.get("metrics"))):
+                assert props.get("cache") is False, f"{name}: metrics {path} must be cache: false"
+
+
+def test_stage_graph_chains_the_outputs():
+    stages = _expanded_stages()
+    produced = {p: n for n, st in stages.items() for p, _ in _outputs(st)}
+    assert produced["data/processed"] == "data"
+    assert produced["models/base"] == "base_model"
+    for name, st in stages.items():
+        for dep in _paths(st["deps"]):
+            if dep.startswith(("models/", "data/", "results/")):
+                assert dep in produced, f"{name} depends on {dep}, which no stage produces"
+    figures_deps = set(_paths(stages["figures"]["deps"]))
+    for name in stages:
+        if name.startswith("evaluate@"):
+            assert f"results/evaluate/{name.split('@')[1]}/metrics" in figures_deps
+
+
+def test_dvc_parses_the_pipeline():
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    out = subprocess.run([str(BIN / "dvc"), "stage", "list"], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    names = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert names == set(_expanded_stages())
+
+
+# --------------------------------------------------------------------------- smoke run (slow)
+_IGNORE = shutil.ignore_patterns(".venv", ".venv-*", ".git", "models", "processed", "results",
+                                 "cache", "tmp", "__pycache__", ".pytest_cache", ".ruff_cache",
+                                 ".hypothesis", "*.egg-info", ".ipynb_checkpoints", "dvc.lock")
+
+
+def _run(cmd: list[str], cwd: Path, env: dict) -> float:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-6000:]}\n"
+                    f"{p.stderr[-6000:]}")
+    return time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end_and_deterministic(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO, repo, ignore=_IGNORE)
+    if (REPO.parent / "shared").is_dir():  # benchmarks.local_dir is ../shared/data
+        (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    params = repo / "params.yaml"
+    params.write_text(re.sub(r"(?m)^profile: .*$", "profile: smoke", params.read_text()))
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1",
+           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": "0"}
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    _run(["git", "init", "-q"], repo, env)
+    _run([*git, "add", "-A"], repo, env)
+    _run([*git, "commit", "-qm", "smoke"], repo, env)
+
+    first = _run([str(BIN / "dvc"), "repro"], repo, env)
+    for name, st in _expanded_stages().items():
+        for path, _ in _outputs(st):
+            assert (repo / path).exists(), f"{name} did not write {path}"
+    summary = (repo / "results" / "summary.json").read_bytes()
+    cfg = load_config(repo / "params.yaml")
+    assert cfg.profile == "smoke"
+    assert set(json.loads(summary)["methods"]) == {"base", *cfg.methods}
+    claims = json.loads((repo / "results" / "claims.json").read_text())
+    assert len(claims) == 5 and all(c["verdict"] for c in claims)
+    status = subprocess.run([str(BIN / "dvc"), "status"], cwd=repo, env=env, capture_output=True,
+                            text=True).stdout
+    assert "up to date" in status, f"dvc status after repro:\n{status}"
+
+    second = _run([str(BIN / "dvc"), "repro", "--force"], repo, env)
+    again = (repo / "results" / "summary.json").read_bytes()
+    # identical but for the measured wall/CPU seconds of training (TIMING_FIELDS)
+    assert _without_timing(again) == _without_timing(summary)
+    assert json.loads(again)["methods"]["hmpo"]["train_seconds"] > 0
+    print(f"\nsmoke pipeline: {first:.0f} s, forced rerun {second:.0f} s")
+
+
+def _without_timing(summary_bytes: bytes) -> str:
+    from hmpo.report import TIMING_FIELDS
+
+    data = json.loads(summary_bytes)
+    for entry in data["methods"].values():
+        for key in TIMING_FIELDS:
+            entry.pop(key, None)
+    return json.dumps(data, sort_keys=True)
