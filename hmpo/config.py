@@ -110,7 +110,7 @@ class BaseModelConfig:
     kind: Literal["tiny", "pretrained", "smollm2"] = "tiny"
     name_or_path: str | None = None
     prompt_style: Literal["synthetic", "plain", "chat", "chat_oneshot"] = "synthetic"
-    # tiny architecture (Qwen2 config)
+    # tiny architecture (Qwen3 config)
     n_layers: int = 2
     hidden_size: int = 128
     n_heads: int = 4

@@ -17,7 +17,7 @@
 # # 02 · Base model (stage `base_model`)
 #
 # HMPO starts from a model that reasons correctly but verbosely. For the CPU profiles
-# (`base_model.kind: tiny`) `hmpo.sft.train_base_model` SFT-trains a tiny Qwen2 on verbose
+# (`base_model.kind: tiny`) `hmpo.sft.train_base_model` SFT-trains a tiny Qwen3 on verbose
 # traces of the synthetic task and measures it; for a real pretrained model
 # (`smollm2` / `pretrained`) `hmpo.pretrained.resolve_base_model` finds it and it is copied
 # as is. Either way the stage writes `models/base/` (Hugging Face format) and

@@ -175,6 +175,23 @@ def test_multiplicative_claim_needs_an_actual_accuracy_advantage():
     assert _verdicts(s)["multiplicative_vs_additive"] == NOT_REPRODUCED
 
 
+def test_differences_inside_the_confidence_intervals_are_not_evidence():
+    # hmpo 1.0 pt more accurate than hmpo_add_ungated (> 0.7 pt) but the CIs (+-5 pt) overlap,
+    # and 1 token shorter than hmpo_fixed with overlapping token CIs (+-2): neither claim holds
+    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.5, 70.0), hmpo_fixed=(0.5, 71.0),
+                        hmpo_add=(0.5, 70.0), hmpo_add_ungated=(0.49, 70.0)))
+    v = _verdicts(s)
+    assert v["multiplicative_vs_additive"] == NOT_REPRODUCED
+    assert v["median_vs_fixed"] == NOT_REPRODUCED
+    # the same gaps with tight CIs are evidence
+    for entry in s["methods"].values():
+        for row in entry["sets"].values():
+            for key in ("accuracy", "mean_tokens"):
+                row[f"{key}_ci"] = [row[key] - 0.001, row[key] + 0.001]
+    v = _verdicts(s)
+    assert v["multiplicative_vs_additive"] == v["median_vs_fixed"] == REPRODUCED
+
+
 def test_claims_untestable_when_inputs_are_absent():
     s = build_summary({"base": {"gsm8k": _m(0.5, 100.0)}}, profile="p", seed=0, sets=["gsm8k"])
     rows = evaluate_claims(s, {"base": COSTS["base"]})
