@@ -33,13 +33,14 @@ How a verdict is reached (:func:`check` returns the path taken in ``Verdict.meth
 Why our own time guards: math-verify's timeouts use ``signal.alarm``, which only works in the
 main thread (elsewhere it raises), and nothing interrupts a single C-level big-integer
 operation (``9^{9^{9^9}}`` never returns). So math-verify runs with its timeouts off, under
-our own per-comparison budget (:func:`_with_budget`, 1 s, any thread: a watchdog thread raises an
-exception in the verifying thread), and only on inputs that pass :func:`sympy_safe` (short,
-shallow nesting, no power towers, no huge powers or factorials, no sums/integrals/limits);
-anything else is judged by the exact and numeric comparisons only (``"guarded"``). A
-comparison that runs out of budget is False (``"timeout"``) and is not retried. Completions
-are scanned from their last 100k characters. Any unexpected exception gives False
-(``"error"``). The first sympy comparison imports math-verify (~1 s, outside the budget).
+our own per-comparison budget (:func:`_with_budget`, 1 s, any thread: the comparison runs in a
+worker process that is killed when the budget runs out), and only on inputs that pass
+:func:`sympy_safe` (short, shallow nesting, no power towers, no huge powers or factorials,
+no sums/integrals/limits); anything else is judged by the exact and numeric comparisons
+only (``"guarded"``). A comparison that runs out of budget is False (``"timeout"``) and is
+not retried. Completions are scanned from their last 100k characters. Any unexpected
+exception gives False (``"error"``). The first sympy comparison starts the worker process,
+which imports math-verify (~1-2 s, outside the budget).
 
 Cost: the fast paths take ~5 microseconds per call for a synthetic completion (``A: 4``);
 a sympy comparison ~0.05-50 ms (parses are cached: a gold is parsed once per run).
@@ -51,10 +52,9 @@ Measure the per-call time::
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import itertools
 import logging
+import multiprocessing
 import re
 import threading
 import time
@@ -334,8 +334,9 @@ _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 def sympy_safe(s: str) -> bool:
     """Whether `s` may be handed to math-verify/sympy without an uninterruptible computation.
 
-    The time budget (:func:`_with_budget`) interrupts slow Python code, but not a single C-level
-    big-integer operation, so this rejects what could build huge integers, and a few things
+    The time budget (:func:`_with_budget`) kills a slow comparison, but a killed worker costs a
+    restart, and a single C-level big-integer operation can eat the budget, so this rejects
+    what could build huge integers, and a few things
     that are only slow: more than SYMPY_MAX_CHARS characters; bracket depth above
     SYMPY_MAX_NESTING; ``**``; integer literals over SYMPY_MAX_LITERAL_DIGITS digits; sums,
     products, integrals, limits; binomials with literals over 3 digits; and for each power
@@ -388,96 +389,103 @@ def _exps_in(s: str) -> Iterator[str]:
         yield exp or ""
 
 
-class _Watchdog:
-    """One daemon thread that raises :class:`_Timeout` in threads whose budget ran out.
+def _compare(pred: str, gold: str) -> tuple[bool, str]:
+    """math-verify's verdict on two answers (runs inside the sympy worker process)."""
+    mv = _math_verify()
+    g, p = _parse(gold), _parse(pred)
+    if not g or not p:
+        return False, "unparsed"
+    return bool(mv.verify(list(g), list(p), timeout_seconds=None)), "sympy"
 
-    It injects the exception with CPython's ``PyThreadState_SetAsyncExc``, which works in any
-    thread (math-verify's ``signal.alarm`` only works in the main one). The exception is
-    delivered at the next eval-breaker check of that thread (a Python call or backward jump),
-    so it stops slow pure-Python sympy work but not one long C call (:func:`sympy_safe`
-    excludes those). A delivery that lands in a garbage-collector callback is swallowed by
-    CPython, so an expired budget is fired again, at most MAX_FIRES times in all, every
-    REFIRE_S seconds. Arming, disarming and firing share one lock; disarming cancels a fired
-    exception that has not been delivered yet (see :func:`_with_budget`).
+
+def _worker_main(conn: Any) -> None:
+    """The sympy worker: warm math-verify up, then answer (pred, gold) requests until EOF."""
+    _math_verify()
+    conn.send("ready")
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg == "clear":
+            _parse.cache_clear()
+            conn.send("cleared")
+            continue
+        try:
+            out = _compare(*msg)
+        except Exception:  # any sympy failure is a False verdict
+            out = (False, "error")
+        conn.send(out)
+
+
+class _SympyWorker:
+    """One worker process that runs the sympy comparisons, killed when one exceeds its budget.
+
+    Why a process: math-verify's own timeouts use ``signal.alarm`` (main thread only), and an
+    exception injected into a thread can land while that thread holds a lock (an earlier
+    watchdog design deadlocked that way). A process can be killed from any thread and leaves
+    nothing behind; the next comparison starts a new one (~1-2 s, outside the budget).
+    Requests are serialised by a lock held only by ordinary code.
     """
 
-    MAX_FIRES = 3
-    REFIRE_S = 0.25
+    STARTUP_S = 60.0
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._armed: dict[int, list] = {}  # token -> [next fire time, thread id, fires so far]
-        self._tokens = itertools.count(1)
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._proc: Any = None
+        self._conn: Any = None
 
-    def new_token(self) -> int:
-        return next(self._tokens)
+    def _ensure(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            return
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker_main, args=(child,), daemon=True,
+                           name="hmpo-verify-sympy")
+        proc.start()
+        child.close()
+        if not parent.poll(self.STARTUP_S) or parent.recv() != "ready":
+            proc.kill()
+            raise RuntimeError("the sympy worker process did not start")
+        self._proc, self._conn = proc, parent
 
-    def arm(self, token: int, seconds: float) -> None:
-        with self._cond:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="hmpo-verify-watchdog",
-                                                daemon=True)
-                self._thread.start()
-            self._armed[token] = [time.monotonic() + seconds, threading.get_ident(), 0]
-            self._cond.notify()
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+        self._proc = self._conn = None
 
-    def disarm(self, token: int) -> None:
-        with self._cond:
-            entry = self._armed.pop(token, None)
-            if entry is not None and entry[2]:
-                _set_async_exc(entry[1], None)  # cancel a fired, undelivered exception
+    def compare(self, pred: str, gold: str, seconds: float) -> tuple[bool, Any]:
+        """(timed_out, (verdict, method)); the worker is killed when `seconds` run out."""
+        with self._lock:
+            self._ensure()
+            self._conn.send((pred, gold))
+            if self._conn.poll(seconds):
+                return False, self._conn.recv()
+            self._stop()
+            return True, None
 
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                for entry in self._armed.values():
-                    if entry[2] < self.MAX_FIRES and entry[0] <= now:
-                        entry[2] += 1
-                        entry[0] = now + self.REFIRE_S
-                        _set_async_exc(entry[1], _Timeout)
-                pending = [e[0] for e in self._armed.values() if e[2] < self.MAX_FIRES]
-                self._cond.wait(timeout=max(0.0, min(pending) - now) if pending else None)
+    def clear(self) -> None:
+        """Empty the worker's parse cache (cold-cache benchmarks and tests)."""
+        with self._lock:
+            if self._proc is not None and self._proc.is_alive():
+                self._conn.send("clear")
+                self._conn.recv()
 
 
-_WATCHDOG = _Watchdog()
+_WORKER = _SympyWorker()
 
 
-def _with_budget(fn: Any, seconds: float) -> tuple[bool, Any]:
-    """Run ``fn()`` under the watchdog: (timed_out, result). No _Timeout escapes.
+def _with_budget(pred: str, gold: str, seconds: float) -> tuple[bool, Any]:
+    """Compare in the worker process under a wall-clock budget: (timed_out, result).
 
-    Why the nesting: a fired exception is delivered at a Python call or backward jump. The
-    body's ``try`` catches the first; each later fire (at most MAX_FIRES in all, REFIRE_S
-    apart) can only be delivered inside one of the ``disarm`` calls, each guarded by its own
-    ``try`` with no call or jump between them, and disarming ends the firing.
+    Where no child process can be started (inside a daemonic process), the comparison runs
+    in-process without a budget: its inputs already passed :func:`sympy_safe`.
     """
-    token = _WATCHDOG.new_token()
-    timed_out, result = False, None
     try:
-        _WATCHDOG.arm(token, seconds)
-        result = fn()
-    except _Timeout:
-        timed_out = True
-    try:
-        _WATCHDOG.disarm(token)
-    except _Timeout:
-        timed_out = True
-        try:
-            _WATCHDOG.disarm(token)
-        except _Timeout:
-            try:
-                _WATCHDOG.disarm(token)
-            except _Timeout:
-                _WATCHDOG.disarm(token)  # only reachable after MAX_FIRES deliveries: no more
-    return timed_out, result
-
-
-def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
-    """Raise `exc` asynchronously in thread `thread_id`; None cancels a pending one."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
-    )
+        return _WORKER.compare(pred, gold, seconds)
+    except (AssertionError, OSError, RuntimeError):
+        return False, _compare(pred, gold)
 
 
 class _DropTimeoutDisabledWarning(logging.Filter):
@@ -517,20 +525,17 @@ def _parse(s: str) -> tuple:
 _TIMED_OUT: set[tuple[str, str]] = set()  # pairs that exceeded the budget once: not retried
 
 
+@functools.lru_cache(maxsize=8192)
+def _cached_compare(pred: str, gold: str) -> tuple[bool, Any]:
+    return _with_budget(pred, gold, SYMPY_BUDGET_S)
+
+
 def _sympy_compare(pred: str, gold: str) -> tuple[bool, str]:
     if not (sympy_safe(pred) and sympy_safe(gold)):
         return False, "guarded"
     if (pred, gold) in _TIMED_OUT:
         return False, "timeout"
-    mv = _math_verify()
-
-    def compare() -> tuple[bool, str]:
-        g, p = _parse(gold), _parse(pred)
-        if not g or not p:
-            return False, "unparsed"
-        return bool(mv.verify(list(g), list(p), timeout_seconds=None)), "sympy"
-
-    timed_out, result = _with_budget(compare, SYMPY_BUDGET_S)
+    timed_out, result = _cached_compare(pred, gold)
     if timed_out:
         if len(_TIMED_OUT) < 100_000:
             _TIMED_OUT.add((pred, gold))
@@ -541,8 +546,10 @@ def _sympy_compare(pred: str, gold: str) -> tuple[bool, str]:
 def clear_caches() -> None:
     """Forget cached parses, normalisations and timed-out pairs (for benchmarks and tests)."""
     _parse.cache_clear()
+    _cached_compare.cache_clear()
     _clean_and_key.cache_clear()
     _TIMED_OUT.clear()
+    _WORKER.clear()
 
 
 # --------------------------------------------------------------------------- public API
