@@ -66,6 +66,9 @@ class GymConfig:
     n_per_task: int = 50  # evaluation draw per task -> data/processed/gym_<task>.jsonl
     n_train_per_task: int = 500  # training draw per task (another seed), when train_source: gym
     enabled: bool = True
+    # per-task reasoning-gym config keys, e.g. {chain_sum: {min_digits: 1, max_digits: 1}}
+    # (passed to reasoning_gym.create_dataset; unset keys keep the library's defaults)
+    task_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -428,6 +431,9 @@ def validate(cfg: Config) -> None:
     _check(cfg.data.gym.n_train_per_task >= 1, "data.gym.n_train_per_task", "must be >= 1")
     _check(cfg.data.train_source != "gym" or bool(cfg.data.gym.tasks), "data.gym.tasks",
            "must name at least one task when train_source is 'gym'")
+    for task in cfg.data.gym.task_configs:
+        _check(task in cfg.data.gym.tasks, f"data.gym.task_configs.{task}",
+               f"configures a task not in data.gym.tasks {cfg.data.gym.tasks}")
     _check(cfg.data.deepmath_size >= 1, "data.deepmath_size", "must be >= 1")
     bm = cfg.data.benchmarks
     _check(bm.max_per_benchmark is None or bm.max_per_benchmark >= 1,

@@ -222,7 +222,8 @@ def _train_pool(cfg: Any, sets: dict[str, list[dict]], local_dir: Path | None
         records = []
         for task in d.gym.tasks:
             records += load_gym_task(task, d.gym.n_train_per_task,
-                                     derive_seed(cfg.seed, "gym-train", task), split="train")
+                                     derive_seed(cfg.seed, "gym-train", task), split="train",
+                                     **d.gym.task_configs.get(task, {}))
         return "gym_train", records, f"reasoning-gym {','.join(d.gym.tasks)} (train draws)"
     name = {"gsm8k": "gsm8k_train", "math": "math", "deepmath": "deepmath"}[src]
     kwargs = {"size": d.deepmath_size, "seed": cfg.seed} if src == "deepmath" else {}
@@ -265,8 +266,10 @@ def build_sets(cfg: Any, *, progress: bool = True) -> tuple[dict[str, list[dict]
         elif kind == "gym":
             name = f"gym_{arg}"
             seed = derive_seed(cfg.seed, "gym-eval", arg)
-            sets[name] = load_gym_task(arg, d.gym.n_per_task, seed, split="eval")
-            sources[name] = f"reasoning-gym {arg} seed={seed}"
+            task_kwargs = d.gym.task_configs.get(arg, {})
+            sets[name] = load_gym_task(arg, d.gym.n_per_task, seed, split="eval", **task_kwargs)
+            sources[name] = f"reasoning-gym {arg} seed={seed}" + "".join(
+                f" {k}={v}" for k, v in sorted(task_kwargs.items()))
         else:
             sets[arg] = load_benchmark(arg, local_dir, d.benchmarks.max_per_benchmark,
                                        seed=cfg.seed)

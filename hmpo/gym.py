@@ -32,7 +32,8 @@ def make_gym_dataset(task: str, n: int, seed: int, **task_kwargs: Any) -> Any:
     """The reasoning-gym ProceduralDataset of `task` (its ``score_answer`` scores items).
 
     Raises:
-        ValueError: unknown task name, or n < 1.
+        ValueError: unknown task name, n < 1, or task_kwargs that the task's config rejects
+            (an unknown key or a bad value; the message names ``data.gym.task_configs.<task>``).
     """
     import reasoning_gym
 
@@ -40,10 +41,15 @@ def make_gym_dataset(task: str, n: int, seed: int, **task_kwargs: Any) -> Any:
         raise ValueError(f"n: must be >= 1, got {n}")
     try:
         return reasoning_gym.create_dataset(task, size=n, seed=seed, **task_kwargs)
-    except ValueError as e:
+    except (ValueError, AssertionError) as e:
         if "not registered" in str(e):
             raise ValueError(f"data.gym.tasks: unknown reasoning-gym task {task!r}") from e
+        if task_kwargs:  # the task's config.validate() asserts on bad values (min > max, ...)
+            raise ValueError(f"data.gym.task_configs.{task}: {e or type(e).__name__}") from e
         raise
+    except TypeError as e:  # an unknown key: the task's config dataclass rejects it
+        raise ValueError(f"data.gym.task_configs.{task}: {e} (valid keys are the fields of "
+                         f"reasoning-gym's {task} config)") from e
 
 
 def item_difficulty(metadata: dict) -> int | float | None:

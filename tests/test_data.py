@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import sys
 import types
@@ -127,6 +128,19 @@ def test_benchmark_pools(tmp_path, fake_synthetic, source, pool, n):
     assert report["counts"]["train"] == n
     # the MATH pool excludes MATH-500 itself, so nothing is left to decontaminate
     assert report["decontamination"]["overlap"]["math500"] == 0
+
+
+def test_gym_task_configs_apply_to_both_draws(tmp_path, fake_synthetic):
+    cfg = make_cfg(train_source="gym")
+    kw = {"min_digits": 1, "max_digits": 1, "min_terms": 2, "max_terms": 2}
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, gym=dataclasses.replace(cfg.data.gym, task_configs={"chain_sum": kw})))
+    report = prepare_data(cfg, tmp_path, progress=False)
+    for name in ("train.jsonl", "gym_chain_sum.jsonl"):
+        for r in read_records(tmp_path / name):
+            numbers = re.findall(r"\d+", r["prompt"])
+            assert len(numbers) == 2 and all(len(x) == 1 for x in numbers), r["prompt"]
+    assert "max_digits=1" in report["sources"]["gym_chain_sum"]
 
 
 def test_gym_pool_is_a_separate_draw(tmp_path, fake_synthetic):

@@ -60,6 +60,23 @@ def test_bad_arguments():
     assert load_gym_task("chain_sum", 0, seed=0) == []
 
 
+def test_task_kwargs_reach_reasoning_gym():
+    # 1-digit operands, 2-3 terms: what the smollm2 profile draws (data.gym.task_configs)
+    kw = {"min_digits": 1, "max_digits": 1, "min_terms": 2, "max_terms": 3}
+    records = load_gym_task("chain_sum", 30, seed=0, **kw)
+    operands = [int(x) for r in records for x in re.findall(r"\d+", r["prompt"])]
+    assert operands and max(operands) <= 9
+    assert {r["difficulty"] for r in records} <= {2, 3}
+    assert records != load_gym_task("chain_sum", 30, seed=0)  # the defaults draw other items
+
+
+def test_bad_task_kwargs_name_the_config_key():
+    with pytest.raises(ValueError, match=r"data.gym.task_configs.chain_sum: .*max_digits_x"):
+        load_gym_task("chain_sum", 3, seed=0, max_digits_x=1)
+    with pytest.raises(ValueError, match=r"data.gym.task_configs.chain_sum: max_digits must be"):
+        load_gym_task("chain_sum", 3, seed=0, min_digits=3, max_digits=1)
+
+
 def _perturbations(answer: str) -> list[str]:
     """Wrong answers near the gold one: off by one, times ten, a changed numerator."""
     if re.fullmatch(r"-?\d+", answer):
