@@ -299,20 +299,18 @@ def evaluate_model(
 
     ev = cfg.evaluate
     model_dir = Path(model_dir)
-    if not model_dir.is_dir():  # hmpo.model's message names the base model; say which stage
-        raise ModelDirError(f"model dir {model_dir}: not found; {_fix_hint(model_dir)}")
+    check_model_dir(model_dir, hint=_fix_hint(model_dir))  # the message names the stage to rerun
+    records = load_eval_set(set_name, data_dir)
+    metrics_path, samples_path = eval_paths(out_dir, set_name)
+    for stale in (metrics_path, samples_path):
+        stale.unlink(missing_ok=True)  # a failure below must not leave an old, "complete" file
+    torch.manual_seed(cfg.seed)
     try:
-        check_model_dir(model_dir)
-        records = load_eval_set(set_name, data_dir)
-        metrics_path, samples_path = eval_paths(out_dir, set_name)
-        for stale in (metrics_path, samples_path):
-            stale.unlink(missing_ok=True)  # a failure below must not leave an old, "complete" file
-        torch.manual_seed(cfg.seed)
         if ev.backend == "vllm":  # vLLM loads the folder itself; the tokenizer builds prompts
             model, tokenizer = str(model_dir), AutoTokenizer.from_pretrained(model_dir)
         else:
             model, tokenizer = load_model(model_dir)
-    except ModelDirError as e:
+    except ModelDirError as e:  # corrupt weights or tokenizer: say which stage rebuilds them
         raise ModelDirError(f"{e}; to rebuild it, {_fix_hint(model_dir)}") from e
     prompts = [build_prompt(r["prompt"], cfg.base_model.prompt_style, tokenizer) for r in records]
     completions = sample(

@@ -49,7 +49,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, EOS, UNK)
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+BASE_MODEL_HINT = "run the base_model stage first, e.g. `dvc repro base_model`"
 MAX_POSITIONS = 512  # prompt (< 12 tokens) + completion (<= a few hundred tokens)
 
 
@@ -178,22 +181,43 @@ def save_model(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast,
     return out
 
 
-def check_model_dir(model_dir: str | Path) -> Path:
-    """Raise ModelDirError unless `model_dir` holds a config, weights and a tokenizer."""
-    d = Path(model_dir)
+def check_model_dir(model_dir: str | Path, *, hint: str = BASE_MODEL_HINT) -> Path:
+    """Return `model_dir` if it is a complete Hugging Face model folder, else raise.
+
+    Complete = ``config.json`` (valid JSON with a ``model_type``), a weights file (one of
+    ``WEIGHT_FILES``) and a tokenizer (one of ``TOKENIZER_FILES``). The weights themselves are
+    checked when they are loaded (:func:`load_model`, ``hmpo.pretrained.load_pretrained``).
+
+    Args:
+        hint: how to fix it, appended to the message (the default names the base_model stage;
+            ``hmpo.pretrained`` and ``hmpo.evaluate`` pass their own).
+
+    Raises:
+        ModelDirError: `model_dir` does not exist, is a file, or misses / has corrupt files;
+            the message names the folder, every problem and `hint`.
+    """
+    d = Path(model_dir).expanduser()
+    if not d.exists():
+        raise ModelDirError(f"model dir {d}: not found; {hint}")
     if not d.is_dir():
-        raise ModelDirError(f"model dir {d}: not found (run the base_model stage first, "
-                            "e.g. `dvc repro base_model`)")
-    needed = ("config.json", "tokenizer.json", "tokenizer_config.json")
-    missing = [f for f in needed if not (d / f).is_file()]
+        raise ModelDirError(f"model path {d} is a file, not a model directory; {hint}")
+    problems = []
+    cfg = d / "config.json"
+    if not cfg.is_file():
+        problems.append("config.json is missing")
+    else:
+        try:
+            data = json.loads(cfg.read_text())
+            if not isinstance(data, dict) or "model_type" not in data:
+                problems.append("config.json has no 'model_type'")
+        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError included
+            problems.append(f"config.json is not valid JSON ({e})")
     if not any((d / f).is_file() for f in WEIGHT_FILES):
-        missing.append(" or ".join(WEIGHT_FILES))
-    if missing:
-        raise ModelDirError(f"model dir {d}: incomplete, missing {', '.join(missing)}")
-    try:
-        json.loads((d / "config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise ModelDirError(f"model dir {d}: config.json is unreadable: {e}") from e
+        problems.append(f"no weights file (expected one of {', '.join(WEIGHT_FILES)})")
+    if not any((d / f).is_file() for f in TOKENIZER_FILES):
+        problems.append(f"no tokenizer (expected {' or '.join(TOKENIZER_FILES)})")
+    if problems:
+        raise ModelDirError(f"model dir {d} is incomplete: {'; '.join(problems)}; {hint}")
     return d
 
 

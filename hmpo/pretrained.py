@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # one exception for every unusable model directory, tiny or pretrained (hmpo.model owns it)
-from hmpo.model import ModelDirError
+from hmpo.model import ModelDirError, check_model_dir
 
 if TYPE_CHECKING:
     import torch
@@ -60,13 +60,6 @@ CACHE_ENV = "HMPO_CACHE"
 # written last inside the temporary directory: a directory with this file is a finished
 # conversion (the rename that publishes it is atomic, so a half-written one never has the name)
 CONVERSION_RECORD = "hmpo_conversion.json"
-WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 PathLike = str | os.PathLike
 
@@ -113,42 +106,17 @@ def find_smollm2_gguf() -> Path:
 
 
 # --------------------------------------------------------------------------- checks
-def check_model_dir(path: PathLike) -> Path:
-    """Return ``path`` resolved if it looks like a complete HF model directory, else raise.
+def check_pretrained_dir(path: PathLike) -> Path:
+    """``path`` resolved, checked by :func:`hmpo.model.check_model_dir` with a fix for it.
 
-    Complete = ``config.json`` (valid JSON with a ``model_type``), a weights file
-    (one of ``WEIGHT_FILES``) and a tokenizer (``tokenizer.json`` or ``tokenizer_config.json``).
-    The weights themselves are checked when they are loaded (:func:`load_pretrained`).
+    The fix named in the error: reconvert, for the SmolLM2 cache; re-save, for another folder.
 
     Raises:
         ModelDirError (``hmpo.model``'s, a ValueError): ``path`` does not exist, is not a
-            directory, or misses / has corrupt files; the message names it and the fix.
+            directory, or misses / has corrupt files.
     """
     p = Path(path).expanduser().resolve()
-    if not p.exists():
-        raise ModelDirError(f"model directory {p} does not exist. {_fix_hint(p)}")
-    if not p.is_dir():
-        raise ModelDirError(f"model path {p} is a file, not a model directory. {_fix_hint(p)}")
-    problems = []
-    cfg = p / "config.json"
-    if not cfg.is_file():
-        problems.append("config.json is missing")
-    else:
-        try:
-            data = json.loads(cfg.read_text())
-            if not isinstance(data, dict) or "model_type" not in data:
-                problems.append("config.json has no 'model_type'")
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            problems.append(f"config.json is not valid JSON ({e})")
-    if not any((p / f).is_file() for f in WEIGHT_FILES):
-        problems.append(f"no weights file (expected one of {', '.join(WEIGHT_FILES)})")
-    if not any((p / f).is_file() for f in TOKENIZER_FILES):
-        problems.append(f"no tokenizer (expected {' or '.join(TOKENIZER_FILES)})")
-    if problems:
-        raise ModelDirError(
-            f"model directory {p} is incomplete: {'; '.join(problems)}. {_fix_hint(p)}"
-        )
-    return p
+    return check_model_dir(p, hint=_fix_hint(p))
 
 
 def _fix_hint(p: Path) -> str:
@@ -269,7 +237,7 @@ def convert_smollm2(cache_dir: PathLike | None = None, force: bool = False) -> P
             "versions": _versions(),
         }
         (tmp / CONVERSION_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-        check_model_dir(tmp)
+        check_pretrained_dir(tmp)
         _publish(tmp, target, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -330,7 +298,7 @@ def load_pretrained(
     """Load a causal LM and its tokenizer from a local HF directory or a hub id.
 
     Args:
-        name_or_path: a local directory (checked by :func:`check_model_dir` first, so a
+        name_or_path: a local directory (checked by :func:`check_pretrained_dir` first, so a
             missing or incomplete one fails with a message naming the path and the fix) or a
             hub id (``org/name``; the plain ``from_pretrained`` download/cache).
         dtype: ``None``/``"auto"`` keeps the checkpoint's dtype (fp32 for the converted
@@ -349,7 +317,7 @@ def load_pretrained(
 
     torch_dtype = _torch_dtype(dtype)
     local = _is_local_reference(name_or_path)
-    src: str | Path = check_model_dir(name_or_path) if local else str(name_or_path)
+    src: str | Path = check_pretrained_dir(name_or_path) if local else str(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(src)
         model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
@@ -397,7 +365,7 @@ def resolve_base_model(cfg: Config) -> Path:
         if not b.name_or_path:
             raise ValueError("base_model.name_or_path: required when kind is 'pretrained'")
         if _is_local_reference(b.name_or_path):
-            return check_model_dir(b.name_or_path)
+            return check_pretrained_dir(b.name_or_path)
         from huggingface_hub import snapshot_download
 
         try:

@@ -81,7 +81,7 @@ def test_missing_dir_names_path_and_fix(tmp_path):
 
 def test_missing_smollm2_cache_says_how_to_reconvert(tmp_path):
     with pytest.raises(P.ModelDirError, match=r"python -m hmpo\.pretrained --force"):
-        P.check_model_dir(P.smollm2_dir(tmp_path))
+        P.check_pretrained_dir(P.smollm2_dir(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -265,7 +265,7 @@ def test_find_gguf_in_installed_package():
 @pytest.mark.slow
 def test_convert_is_complete_and_idempotent(smollm2_cache):
     d = P.smollm2_dir(smollm2_cache)
-    P.check_model_dir(d)
+    P.check_pretrained_dir(d)
     cfg = json.loads((d / "config.json").read_text())
     assert "quantization_config" not in cfg  # the GGUF quantizer was dropped
     assert cfg["model_type"] == "llama" and cfg["dtype"] == "float32"
