@@ -9,8 +9,8 @@
 #
 # Works offline: torch, transformers, peft and accelerate must be installed; trl (and its
 # datasets dependency), deepspeed and dvclive are installed from ./wheels/*.whl when those
-# wheels are carried along (pip --no-index). Without CUDA (and without --cpu-dry-run) it says
-# so and exits 0 without running anything.
+# wheels are carried along (pip --no-index; deepspeed as its sdist, wheels/deepspeed-*.tar.gz).
+# Without CUDA (and without --cpu-dry-run) it says so and exits 0 without running anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +41,13 @@ if (( ${#wheels[@]} )); then
     echo "   dependency resolution failed offline; installing the wheels without their deps"
     $PY -m pip install -q --no-index --no-deps "${wheels[@]}"
   fi
+fi
+
+# deepspeed is published as an sdist only: build it there without its CUDA ops (ZeRO needs none)
+sdists=(wheels/deepspeed-*.tar.gz)
+if (( ${#sdists[@]} )); then
+  echo "== installing ${sdists[0]} (DS_BUILD_OPS=0, offline)"
+  DS_BUILD_OPS=0 $PY -m pip install -q --no-index --no-deps --no-build-isolation "${sdists[0]}"
 fi
 
 if ! $PY -c 'import torch' 2>/dev/null; then
