@@ -9,7 +9,8 @@
 #
 # Works offline: torch, transformers, peft and accelerate must be installed; trl (and its
 # datasets dependency), deepspeed and dvclive are installed from ./wheels/*.whl when those
-# wheels are carried along (pip --no-index; deepspeed as its sdist, wheels/deepspeed-*.tar.gz).
+# wheels are carried along, on a CUDA machine only (pip --no-index; deepspeed as its sdist,
+# wheels/deepspeed-*.tar.gz).
 # Without CUDA (and without --cpu-dry-run) it says so and exits 0 without running anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,23 +34,6 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} DVC_NO_ANALYTICS=1
 
 echo "== gpu_check: python $($PY -c 'import sys; print(sys.version.split()[0])'), out $OUT"
-shopt -s nullglob
-wheels=(wheels/*.whl)
-if (( ${#wheels[@]} )); then
-  echo "== installing ${#wheels[@]} carried wheel(s) from wheels/ (offline)"
-  if ! $PY -m pip install -q --no-index --find-links wheels "${wheels[@]}"; then
-    echo "   dependency resolution failed offline; installing the wheels without their deps"
-    $PY -m pip install -q --no-index --no-deps "${wheels[@]}"
-  fi
-fi
-
-# deepspeed is published as an sdist only: build it there without its CUDA ops (ZeRO needs none)
-sdists=(wheels/deepspeed-*.tar.gz)
-if (( ${#sdists[@]} )); then
-  echo "== installing ${sdists[0]} (DS_BUILD_OPS=0, offline)"
-  DS_BUILD_OPS=0 $PY -m pip install -q --no-index --no-deps --no-build-isolation "${sdists[0]}"
-fi
-
 if ! $PY -c 'import torch' 2>/dev/null; then
   echo "== FAILED: torch is not installed for $PY (set PYTHON=/path/to/python)"
   exit 3
@@ -62,6 +46,24 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'
   fi
   echo "== no CUDA: CPU dry run (fp32, $STEPS steps)"
 fi
+# carried wheels: installed only for a real CUDA run (never into a CPU dev environment)
+shopt -s nullglob
+wheels=(wheels/*.whl)
+if [[ $DRY == 0 ]] && (( ${#wheels[@]} )); then
+  echo "== installing ${#wheels[@]} carried wheel(s) from wheels/ (offline)"
+  if ! $PY -m pip install -q --no-index --find-links wheels "${wheels[@]}"; then
+    echo "   dependency resolution failed offline; installing the wheels without their deps"
+    $PY -m pip install -q --no-index --no-deps "${wheels[@]}"
+  fi
+fi
+
+# deepspeed is published as an sdist only: build it there without its CUDA ops (ZeRO needs none)
+sdists=(wheels/deepspeed-*.tar.gz)
+if [[ $DRY == 0 ]] && (( ${#sdists[@]} )); then
+  echo "== installing ${sdists[0]} (DS_BUILD_OPS=0, offline)"
+  DS_BUILD_OPS=0 $PY -m pip install -q --no-index --no-deps --no-build-isolation "${sdists[0]}"
+fi
+
 missing=$($PY - <<'EOF'
 import importlib.util
 print(" ".join(m for m in ("torch", "transformers", "peft", "accelerate", "trl", "datasets", "yaml",

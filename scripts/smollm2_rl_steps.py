@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> dict:
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "reward" in logs:
-                self.rows.append({COLUMNS[k]: float(logs[k]) for k in COLUMNS if k in logs})
+                # a group statistic is None when no rollout of the step was correct
+                self.rows.append({COLUMNS[k]: float("nan") if logs[k] is None else float(logs[k])
+                                  for k in COLUMNS if k in logs})
 
     t1 = time.perf_counter()
     metrics = train_method(cfg, a.method, model_dir=model_dir, train_path=out / "data/train.jsonl",
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
         "torch_threads": torch.get_num_threads(),
         "time_per_step_s": metrics.get("time_per_step_s"), "final": metrics.get("final"),
     }
+    summary["per_step"] = [{k: None if v != v else v for k, v in row.items()}  # NaN -> null
+                           for row in steps]
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"train wall {wall:.0f} s for {a.steps} steps; summary: {out / 'summary.json'}")
     return summary
