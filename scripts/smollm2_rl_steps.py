@@ -61,22 +61,25 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import TrainerCallback
 
     class Rows(TrainerCallback):  # the per-step rows TRL logs (the trainer's log_history)
-        rows: list[dict] = []
+        def __init__(self):
+            self.rows: list[dict] = []
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "reward" in logs:
                 # a group statistic is None when no rollout of the step was correct
-                self.rows.append({COLUMNS[k]: float("nan") if logs[k] is None else float(logs[k])
+                self.rows.append({COLUMNS[k]: None if logs[k] is None else float(logs[k])
                                   for k in COLUMNS if k in logs})
 
+    rows = Rows()
     t1 = time.perf_counter()
     metrics = train_method(cfg, a.method, model_dir=model_dir, train_path=out / "data/train.jsonl",
-                           out_dir=out / "model", results_dir=out / "results", callbacks=[Rows()])
+                           out_dir=out / "model", results_dir=out / "results", callbacks=[rows])
     wall = time.perf_counter() - t1
-    steps = Rows.rows
+    steps = rows.rows
     print("step " + " ".join(f"{c:>13}" for c in COLUMNS.values()))
     for i, s in enumerate(steps, 1):
-        print(f"{i:>4} " + " ".join(f"{s.get(c, float('nan')):>13.3f}" for c in COLUMNS.values()))
+        print(f"{i:>4} " + " ".join(f"{'-':>13}" if s.get(c) is None else f"{s[c]:>13.3f}"
+                                    for c in COLUMNS.values()))
     summary = {
         "profile": a.profile, "method": a.method, "steps": a.steps,
         "task_configs": cfg.data.gym.task_configs, "train_wall_s": round(wall, 1),
@@ -86,8 +89,6 @@ def main(argv: list[str] | None = None) -> dict:
         "torch_threads": torch.get_num_threads(),
         "time_per_step_s": metrics.get("time_per_step_s"), "final": metrics.get("final"),
     }
-    summary["per_step"] = [{k: None if v != v else v for k, v in row.items()}  # NaN -> null
-                           for row in steps]
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"train wall {wall:.0f} s for {a.steps} steps; summary: {out / 'summary.json'}")
     return summary
