@@ -56,6 +56,9 @@ class SyntheticConfig:
     n_transfer: int = 100
     max_rechecks: int = 4  # verbose traces: 0..max_rechecks redundant re-checks per step
     n_sft_traces: int = 4  # verbose traces rendered per training problem for SFT
+    # share of the second SFT phase's traces that answer early (hmpo.synthetic
+    # .early_answer_trace); 0 = no early answers (and no second phase is needed)
+    early_share: float = 0.0
 
 
 @dataclass
@@ -123,6 +126,14 @@ class BaseModelConfig:
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
     sft_warmup_steps: int = 50
+    # second SFT phase (hmpo.sft): `sft_mix_steps` steps at peak lr `sft_mix_lr` on traces of
+    # which data.synthetic.early_share answer early; 0 = one phase (verbose traces only)
+    sft_mix_steps: int = 0
+    sft_mix_lr: float = 1e-3
+    # fixed-budget sweep: percentiles of the base model's correct response lengths on
+    # `n_budget_problems` training prompts (x n_eval_samples samples), -> budgets.json
+    budget_percentiles: list[int] = field(default_factory=lambda: [25, 50, 75])
+    n_budget_problems: int = 200
     # measurement of the base model (held-out sampled accuracy and lengths)
     n_eval_problems: int = 200
     n_eval_samples: int = 4
@@ -140,6 +151,9 @@ class TrainConfig:
     """
 
     max_steps: int = 100  # rollout steps; -1: num_train_epochs over the training set
+    # training seeds: every method is trained once per seed (the top-level `seed` fixes the
+    # data, the base model and the evaluation samples; these seed the RL runs)
+    seeds: list[int] = field(default_factory=lambda: [0])
     num_train_epochs: float = 1.0
     prompts_per_step: int = 8  # prompts sampled per rollout step; paper: 64
     num_generations: int = 8  # G; paper: 10
@@ -157,6 +171,9 @@ class TrainConfig:
     temperature: float = 1.0
     num_iterations: int = 1
     count_eos_in_length: bool = True  # the authors count every generated token
+    # TRL's RepeatSampler shuffles the prompts (seeded); the released verl run does not
+    # (data.shuffle=False): the paper profiles set false
+    shuffle_dataset: bool = True
     use_lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -170,6 +187,10 @@ class TrainConfig:
     vllm_gpu_memory_utilization: float = 0.3
     vllm_tensor_parallel_size: int = 1  # colocate only (server: `trl vllm-serve` flag)
     vllm_server_base_url: str | None = None  # server mode; None = http://0.0.0.0:8000
+    # server mode: GPUs of the separate `trl vllm-serve` node (tensor x data parallel). Its
+    # GPUs x wall time are counted in every method's device_s (the training processes alone
+    # would understate the cost). Colocate and CPU runs: 0 (no separate server).
+    rollout_server_gpus: int = 0
     accelerate_config: str | None = None  # configs/accelerate/*.yaml for multi-GPU launches
     save_steps: int = 25  # rollout steps between checkpoints (resume restarts from the last one)
     save_total_limit: int | None = 2  # checkpoints kept in models/<method>/ (None: all)
@@ -227,6 +248,9 @@ class MethodConfig:
     reward: str
     params: dict[str, Any] = field(default_factory=dict)
     multistage: bool = False  # the multi-stage baseline: SFT on shortest correct, then GRPO
+    # hmpo_fixed only: the budget is this percentile of the base model's correct response
+    # lengths on training prompts (results/base_model/budgets.json), set by the train stage
+    budget_percentile: int | None = None
 
 
 @dataclass
@@ -240,6 +264,10 @@ class EvaluateConfig:
     n_bootstrap: int = 1000
     sets: list[str] = field(default_factory=lambda: ["synthetic_eval", "synthetic_transfer"])
     backend: Literal["transformers", "vllm"] = "transformers"
+    # vLLM backend only: the engine's tensor-parallel size and context length (prompt +
+    # completion tokens); None = train.max_prompt_length + max_new_tokens
+    vllm_tensor_parallel_size: int = 1
+    vllm_max_model_len: int | None = None
 
 
 def _default_methods() -> dict[str, MethodConfig]:
@@ -255,6 +283,7 @@ class Config:
     profile: str = "default"
     seed: int = 0
     threads: int = 1  # torch threads per process (one is fastest on a busy 2-core CPU)
+    workers: int = 1  # processes per stage for independent runs (the training seeds)
     data: DataConfig = field(default_factory=DataConfig)
     base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -402,6 +431,23 @@ def load_config(path: str | Path = "params.yaml", *, profile: str | None = None)
     return config_from_dict(raw, profile=profile)
 
 
+# --------------------------------------------------------------------------- data-stage sets
+#: The sets hmpo.synthetic writes. They live here, not in hmpo.data, because the config
+#: validates `evaluate.sets` against them and the config is the bottom layer (it imports no
+#: stage module; hmpo.data imports these from here).
+SYNTHETIC_SETS = ("synthetic_train", "synthetic_eval", "synthetic_transfer")
+
+
+def planned_sets(cfg: Config) -> list[str]:
+    """The evaluation/training set names the data stage writes for `cfg` (without `train`)."""
+    names = list(SYNTHETIC_SETS)
+    if cfg.data.gym.enabled:
+        names += [f"gym_{t}" for t in cfg.data.gym.tasks]
+    if cfg.data.benchmarks.enabled:
+        names += list(cfg.data.benchmarks.names)
+    return names
+
+
 # --------------------------------------------------------------------------- cross-field checks
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
@@ -427,6 +473,28 @@ def validate(cfg: Config) -> None:
     _check(s.n_transfer >= 0, "data.synthetic.n_transfer", "must be >= 0")
     _check(s.max_rechecks >= 0, "data.synthetic.max_rechecks", "must be >= 0")
     _check(s.n_sft_traces >= 1, "data.synthetic.n_sft_traces", "must be >= 1")
+    _check(0.0 <= s.early_share <= 1.0, "data.synthetic.early_share", "must be in [0, 1]")
+    _check(cfg.workers >= 1, "workers", "must be >= 1")
+    b = cfg.base_model
+    _check(b.sft_mix_steps >= 0, "base_model.sft_mix_steps", "must be >= 0")
+    _check(b.sft_mix_lr > 0, "base_model.sft_mix_lr", "must be > 0")
+    _check(s.early_share == 0.0 or b.sft_mix_steps > 0, "data.synthetic.early_share",
+           "early answers are trained in the second SFT phase: set base_model.sft_mix_steps > 0")
+    _check(all(0 < q < 100 for q in b.budget_percentiles), "base_model.budget_percentiles",
+           "must be in (0, 100)")
+    _check(b.n_budget_problems >= 1, "base_model.n_budget_problems", "must be >= 1")
+    _check(len(cfg.train.seeds) >= 1, "train.seeds", "must name at least one seed")
+    _check(len(set(cfg.train.seeds)) == len(cfg.train.seeds) and min(cfg.train.seeds) >= 0,
+           "train.seeds", f"must be distinct and >= 0, got {cfg.train.seeds}")
+    for name, m in cfg.methods.items():
+        if m.budget_percentile is None:
+            continue
+        _check(m.reward == "hmpo_fixed", f"methods.{name}.budget_percentile",
+               f"only for reward hmpo_fixed (this method's reward is {m.reward!r})")
+        _check(m.budget_percentile in b.budget_percentiles, f"methods.{name}.budget_percentile",
+               f"must be one of base_model.budget_percentiles {b.budget_percentiles}")
+        _check("fixed_budget_tokens" not in m.params, f"methods.{name}.params",
+               "set budget_percentile or params.fixed_budget_tokens, not both")
     _check(cfg.data.gym.n_per_task >= 0, "data.gym.n_per_task", "must be >= 0")
     _check(cfg.data.gym.n_train_per_task >= 1, "data.gym.n_train_per_task", "must be >= 1")
     _check(cfg.data.train_source != "gym" or bool(cfg.data.gym.tasks), "data.gym.tasks",
@@ -439,22 +507,20 @@ def validate(cfg: Config) -> None:
     _check(bm.max_per_benchmark is None or bm.max_per_benchmark >= 1,
            "data.benchmarks.max_per_benchmark", "must be >= 1 or null (all rows)")
     _check(len(set(bm.names)) == len(bm.names), "data.benchmarks.names", "has duplicates")
-    try:  # hmpo.benchmarks / hmpo.data are the authority on benchmark and set names
+    try:  # hmpo.benchmarks (a leaf module: it never imports the config) names the benchmarks
         from hmpo.benchmarks import BENCHMARKS, TRAIN_POOLS
-        from hmpo.data import planned_sets
     except ImportError:  # pragma: no cover - only while the package is being assembled
-        BENCHMARKS, TRAIN_POOLS, planned_sets = None, (), None
+        BENCHMARKS, TRAIN_POOLS = None, ()
     if BENCHMARKS is not None:
         for n in bm.names:
             _check(n in BENCHMARKS and n not in TRAIN_POOLS, "data.benchmarks.names",
                    f"unknown evaluation benchmark {n!r} (known: "
                    f"{', '.join(k for k in BENCHMARKS if k not in TRAIN_POOLS)})")
-    if planned_sets is not None:
-        written = planned_sets(cfg)
-        for n in cfg.evaluate.sets:
-            _check(n in written, "evaluate.sets",
-                   f"{n!r} is not written by the data stage with this config "
-                   f"(it writes: {', '.join(written)})")
+    written = planned_sets(cfg)
+    for n in cfg.evaluate.sets:
+        _check(n in written, "evaluate.sets",
+               f"{n!r} is not written by the data stage with this config "
+               f"(it writes: {', '.join(written)})")
 
     b = cfg.base_model
     if b.kind == "pretrained":
@@ -510,6 +576,10 @@ def validate(cfg: Config) -> None:
     _check(0 < t.vllm_gpu_memory_utilization <= 1, "train.vllm_gpu_memory_utilization",
            "must be in (0, 1]")
     _check(t.vllm_tensor_parallel_size >= 1, "train.vllm_tensor_parallel_size", "must be >= 1")
+    _check(t.rollout_server_gpus >= 0, "train.rollout_server_gpus", "must be >= 0")
+    _check(not (t.use_vllm and t.vllm_mode == "server") or t.rollout_server_gpus >= 1,
+           "train.rollout_server_gpus",
+           "server-mode vLLM runs on its own GPUs: give their number so the cost counts them")
     for k in ("multistage_samples", "multistage_sft_steps"):
         _check(getattr(t, k) >= 1, f"train.{k}", "must be >= 1")
     _check(t.multistage_sft_lr > 0, "train.multistage_sft_lr", "must be > 0")
@@ -537,6 +607,9 @@ def validate(cfg: Config) -> None:
     _check(e.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
     _check(e.n_bootstrap >= 0, "evaluate.n_bootstrap", "must be >= 0")
     _check(bool(e.sets), "evaluate.sets", "must name at least one evaluation set")
+    _check(e.vllm_tensor_parallel_size >= 1, "evaluate.vllm_tensor_parallel_size", "must be >= 1")
+    _check(e.vllm_max_model_len is None or e.vllm_max_model_len > e.max_new_tokens,
+           "evaluate.vllm_max_model_len", "must exceed max_new_tokens (prompt + completion)")
 
 
 # --------------------------------------------------------------------------- provenance

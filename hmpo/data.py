@@ -47,11 +47,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from hmpo.benchmarks import SCHEMA_FIELDS, SPLITS, check_unique_ids, load_benchmark, source_of
+from hmpo.config import SYNTHETIC_SETS, load_config, planned_sets  # noqa: F401 - re-exported
 from hmpo.gym import load_gym_task
 from hmpo.prompts import strip_instruction
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SYNTHETIC_SETS = ("synthetic_train", "synthetic_eval", "synthetic_transfer")
 TRAIN_FILE = "train"
 REPORT_FILE = "report.json"
 
@@ -192,16 +192,6 @@ def resolve_local_dir(local_dir: str | None) -> Path | None:
     return p if p.is_absolute() else REPO_ROOT / p
 
 
-def planned_sets(cfg: Any) -> list[str]:
-    """The evaluation/training set names prepare_data writes for `cfg` (without `train`)."""
-    names = list(SYNTHETIC_SETS)
-    if cfg.data.gym.enabled:
-        names += [f"gym_{t}" for t in cfg.data.gym.tasks]
-    if cfg.data.benchmarks.enabled:
-        names += list(cfg.data.benchmarks.names)
-    return names
-
-
 def _synthetic_sets(cfg: Any) -> dict[str, list[dict]]:
     synthetic = importlib.import_module("hmpo.synthetic")  # another engineer's module: lazy
     sets = synthetic.make_sets(cfg.data.synthetic, cfg.seed)
@@ -329,8 +319,6 @@ def prepare_data(cfg: Any, out_dir: str | Path = "data/processed", *,
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin CLI
-    from hmpo.config import load_config
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--profile", default=None)

@@ -2,7 +2,10 @@
 
 For every problem of an evaluation set (``data/processed/<set>.jsonl``) the model samples
 k = ``evaluate.n_samples`` completions (seeded, the same seed for every model, so the models
-see common random numbers), each is verified against the gold answer, and::
+see common random numbers), each is judged with training's verdict
+(:func:`hmpo.prompts.rollout_verdict`: a sample cut at ``max_new_tokens`` without EOS, or
+whose reasoning block never closed, is wrong; the EOS ids are training's,
+:func:`hmpo.generate.eos_token_ids`), and::
 
     accuracy      = mean over problems of (mean over the k samples of correct)
     mean_tokens   = mean over problems of (mean over the k samples of n_tokens)
@@ -292,11 +295,12 @@ def evaluate_model(
     import torch
     from transformers import AutoTokenizer
 
-    from hmpo.generate import sample
+    from hmpo.generate import sample, vllm_engine_kwargs
     from hmpo.model import ModelDirError, check_model_dir, load_model
-    from hmpo.prompts import build_prompt
+    from hmpo.prompts import build_prompt, rollout_verdict
     from hmpo.verify import verify
 
+    torch.set_num_threads(cfg.threads)  # like every other stage (not only under `make`)
     ev = cfg.evaluate
     model_dir = Path(model_dir)
     check_model_dir(model_dir, hint=_fix_hint(model_dir))  # the message names the stage to rerun
@@ -324,12 +328,15 @@ def evaluate_model(
         batch_size=ev.batch_size,
         progress=progress,
         backend=ev.backend,
+        vllm_kwargs=vllm_engine_kwargs(cfg) if ev.backend == "vllm" else None,
     )
     if len(completions) != len(records):
         raise RuntimeError(f"sample returned {len(completions)} groups for {len(records)} prompts")
 
+    # Training's verdict: a sample cut at max_new_tokens, or whose reasoning never closed,
+    # is wrong (finished_rate reports how many were cut).
     rows = []
-    for r, group in zip(records, completions, strict=True):
+    for r, p, group in zip(records, prompts, completions, strict=True):
         for j, c in enumerate(group):
             rows.append({
                 "id": r["id"],
@@ -338,7 +345,8 @@ def evaluate_model(
                 "completion": c.text,
                 "n_tokens": int(c.n_tokens),
                 "finished": bool(c.finished),
-                "correct": bool(verify(c.text, r["answer"])),
+                "correct": rollout_verdict(verify, c.text, str(r["answer"]),
+                                           finished=c.finished, prompt=p) == 1,
             })
     metrics = summarize_samples(rows, n_bootstrap=ev.n_bootstrap, seed=cfg.seed)
     metrics.update({

@@ -45,6 +45,30 @@ class Completion:
     finished: bool
 
 
+def eos_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
+    """The token ids that end a completion: TRL's rule, so evaluation stops where training does.
+
+    TRL's GRPOTrainer stops on the model's ``generation_config.eos_token_id`` (an id or a list;
+    Qwen-style chat models list ``<|im_end|>`` and ``<|endoftext|>``) with the tokenizer's
+    ``eos_token_id`` put first when it is not among them. ``model`` is a transformers model
+    (its ``generation_config``) or None (the tokenizer's id only).
+
+    >>> class T: eos_token_id = 2
+    >>> class G: eos_token_id = [5, 7]
+    >>> class M: generation_config = G()
+    >>> eos_token_ids(T(), M())
+    [2, 5, 7]
+    """
+    gen = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = [] if gen is None else [int(gen)] if isinstance(gen, int) else [int(i) for i in gen]
+    tok = getattr(tokenizer, "eos_token_id", None)
+    if tok is not None and int(tok) not in ids:
+        ids = [int(tok), *ids]
+    if not ids:
+        raise ValueError("tokenizer needs an eos token (or the model a generation_config one)")
+    return ids
+
+
 def _check_args(prompts: list[str], n: int, max_new_tokens: int, temperature: float,
                 batch_size: int) -> None:
     if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
@@ -61,8 +85,14 @@ def _check_args(prompts: list[str], n: int, max_new_tokens: int, temperature: fl
 
 def sample(model: Any, tokenizer: Any, prompts: list[str], *, n: int, max_new_tokens: int,
            temperature: float, seed: int, batch_size: int, progress: bool = True,
-           backend: Literal["transformers", "vllm"] = "transformers") -> list[list[Completion]]:
-    """`n` completions per prompt, in prompt order: ``out[i][j]`` is sample j of prompts[i]."""
+           backend: Literal["transformers", "vllm"] = "transformers",
+           vllm_kwargs: dict[str, Any] | None = None) -> list[list[Completion]]:
+    """`n` completions per prompt, in prompt order: ``out[i][j]`` is sample j of prompts[i].
+
+    The transformers backend stops on :func:`eos_token_ids` (the ids TRL's trainer stops
+    on); ``vllm_kwargs`` go to ``vllm.LLM`` (``tensor_parallel_size``, ``max_model_len``:
+    :func:`vllm_engine_kwargs` builds them from the config).
+    """
     _check_args(prompts, n, max_new_tokens, temperature, batch_size)
     if backend == "transformers":
         return _sample_transformers(model, tokenizer, prompts, n=n, max_new_tokens=max_new_tokens,
@@ -70,7 +100,7 @@ def sample(model: Any, tokenizer: Any, prompts: list[str], *, n: int, max_new_to
                                     progress=progress)
     if backend == "vllm":
         return _sample_vllm(model, prompts, n=n, max_new_tokens=max_new_tokens,
-                            temperature=temperature, seed=seed)
+                            temperature=temperature, seed=seed, llm_kwargs=vllm_kwargs)
     raise ValueError(f"backend must be 'transformers' or 'vllm', got {backend!r}")
 
 
@@ -80,7 +110,8 @@ def _sample_transformers(model: Any, tokenizer: Any, prompts: list[str], *, n: i
                          progress: bool) -> list[list[Completion]]:
     if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError("tokenizer needs a pad and an eos token")
-    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    eos, pad = eos_token_ids(tokenizer, model), tokenizer.pad_token_id
+    eos_set = set(eos)
     flat = [p for p in prompts for _ in range(n)]
     was_training = model.training
     model.eval()
@@ -106,8 +137,9 @@ def _sample_transformers(model: Any, tokenizer: Any, prompts: list[str], *, n: i
                                      pad_token_id=pad, **kwargs)
                 gen = out[:, enc["input_ids"].shape[1]:].tolist()
                 for row in gen:
-                    if eos in row:
-                        k = row.index(eos) + 1
+                    stop = next((i for i, t in enumerate(row) if t in eos_set), None)
+                    if stop is not None:
+                        k = stop + 1
                         lengths.append(k)
                         done.append(True)
                         row = row[:k]
@@ -122,8 +154,23 @@ def _sample_transformers(model: Any, tokenizer: Any, prompts: list[str], *, n: i
     return [comps[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
+def vllm_engine_kwargs(cfg: Any) -> dict[str, Any]:
+    """``vllm.LLM`` settings of a profile: tensor parallelism and context length.
+
+    The 35B and 122B models do not fit one GPU: ``evaluate.vllm_tensor_parallel_size``
+    shards them; ``max_model_len`` is ``evaluate.vllm_max_model_len`` or, when unset, the
+    longest prompt the trainer accepts plus ``evaluate.max_new_tokens``.
+    """
+    ev = cfg.evaluate
+    max_len = ev.vllm_max_model_len
+    if max_len is None:
+        max_len = cfg.train.max_prompt_length + ev.max_new_tokens
+    return {"tensor_parallel_size": ev.vllm_tensor_parallel_size, "max_model_len": max_len}
+
+
 def _sample_vllm(model: Any, prompts: list[str], *, n: int, max_new_tokens: int,
-                 temperature: float, seed: int) -> list[list[Completion]]:
+                 temperature: float, seed: int,
+                 llm_kwargs: dict[str, Any] | None = None) -> list[list[Completion]]:
     """vLLM on CUDA: `model` is a model folder, a `vllm.LLM`, or a transformers model loaded
     from a folder (its `name_or_path` is handed to vLLM, which loads its own copy).
 
@@ -144,7 +191,7 @@ def _sample_vllm(model: Any, prompts: list[str], *, n: int, max_new_tokens: int,
         if not path or not Path(path).is_dir():
             raise ValueError("backend='vllm' takes a model folder, a vllm.LLM, or a model loaded "
                              f"from a folder as `model`; got {type(model).__name__}")
-        llm = vllm.LLM(model=str(path), seed=seed)
+        llm = vllm.LLM(model=str(path), seed=seed, **(llm_kwargs or {}))
     # top_k / top_p left at vLLM's defaults, which disable them (plain temperature sampling)
     params = vllm.SamplingParams(n=n, temperature=temperature, max_tokens=max_new_tokens,
                                  seed=seed, skip_special_tokens=True)

@@ -1,35 +1,46 @@
 """The multi-stage baseline of the paper's cost claim: sample -> shortest correct -> SFT -> GRPO.
 
 Multi-stage CoT-compression pipelines (distill, then SFT, then RL) are what HMPO's single RL
-stage is compared against in machine-seconds (HMPO_SPEC.md, "Claim"). This module runs one:
+stage is compared against in machine-seconds (HMPO_SPEC.md, "Claim"). This module runs one;
+it sits *above* the GRPO trainer it reuses (:mod:`hmpo.train`):
 
-1. **sample** the base model: ``train.multistage_samples`` completions per training problem
-   (:func:`hmpo.generate.sample`, temperature ``train.temperature``, at most
-   ``train.max_completion_length`` tokens);
-2. **select** the shortest correct, *finished* completion of each problem (a truncated trace is
-   not a solution to imitate; ties go to the earlier sample); problems with none are skipped
-   (if no problem is solved at all, SFT is skipped with a warning and RL starts from the base);
-3. **SFT** on those (prompt-masked next-token loss, :func:`hmpo.sft.sft_train`, the same loop
-   that trains the tiny base model): ``train.multistage_sft_steps`` steps at
-   ``train.multistage_sft_lr``, batch ``base_model.sft_batch_size``, warm-up a tenth of the
-   steps, cosine to 0;
+1. **sample** the base model on **the prompts HMPO trains on**: the first
+   ``train.max_steps x train.prompts_per_step`` prompts in the order TRL's sampler draws
+   them for the same seed (:func:`hmpo.train.grpo_prompt_order`; one epoch when
+   ``max_steps`` is -1), ``train.multistage_samples`` completions each, through the
+   evaluation's generation backend (:func:`hmpo.generate.sample`: transformers on CPU, vLLM
+   on GPUs with the profile's tensor parallelism), temperature ``train.temperature``, at most
+   ``train.max_completion_length`` tokens. Sampling the whole training set instead would
+   charge the baseline for data HMPO never sees (issue #11);
+2. **select** the shortest *correct* completion of each problem, with training's verdict
+   (:func:`hmpo.prompts.rollout_verdict`: a truncated trace or one whose reasoning never
+   closed is no solution); ties go to the earlier sample; problems with none are skipped
+   (if none is solved, SFT is skipped with a warning and RL starts from the base);
+3. **SFT** on those pairs, ``train.multistage_sft_steps`` steps at ``train.multistage_sft_lr``,
+   batch ``base_model.sft_batch_size``, warm-up a tenth of the steps, cosine to 0:
+   the tiny model through its own fast loop (:func:`hmpo.sft.sft_train`), every other model
+   through TRL's ``SFTTrainer`` with the RL stage's LoRA, precision and accelerate/DeepSpeed
+   launch (:func:`sft_pairs`);
 4. **GRPO** (the method's reward, plain ``grpo`` in params.yaml) from the SFT model with the
    same trainer and settings as every other method (:func:`hmpo.train.run_grpo`).
 
-Each stage's wall and CPU seconds are recorded and summed into
+Each stage's wall, CPU and device seconds are recorded and summed into
 ``results/train/<method>/metrics.json`` (``stages`` and the totals ``wall_s``, ``cpu_s``,
-``device_s``), so it compares directly with an HMPO run's metrics.json.
+``device_s``), so it compares directly with an HMPO run's metrics.json. The sample and SFT
+outputs (``models/<method>/sample/``, ``models/<method>/sft/``) carry a fingerprint of the
+config and base model that made them (:mod:`hmpo.fingerprint`): a rerun with other settings
+starts them over instead of reusing them.
 
-Run (through the train stage, ``methods.multistage.multistage: true``)::
+Run (the train stage calls :func:`hmpo.methods.train_method`)::
 
-    python -m hmpo.train --method multistage
+    python -m hmpo.multistage --method multistage
 
-Stages 1-3 run in one process. Under a multi-process GPU launch run them first, alone::
+On GPUs, sampling runs in one process (vLLM shards the model itself), then SFT and RL under
+the training launch::
 
-    python -m hmpo.multistage --method multistage --until sft --profile <profile>
-    accelerate launch --config_file <...> -m hmpo.train --method multistage --profile <profile>
-
-(the launched run finds the finished SFT model and its recorded cost, and continues).
+    python -m hmpo.multistage --method multistage --until sample --profile <profile>
+    accelerate launch --config_file <cfg> -m hmpo.multistage --until sft --profile <p>
+    accelerate launch --config_file <cfg> -m hmpo.multistage --profile <p>
 """
 
 from __future__ import annotations
@@ -44,19 +55,40 @@ from pathlib import Path
 from typing import Any
 
 from hmpo.config import Config, load_config, write_resolved
+from hmpo.cost import cpu_seconds
+from hmpo.fingerprint import (
+    fingerprint_matches,
+    path_fingerprint,
+    reuse_or_reset,
+    write_fingerprint,
+)
+from hmpo.prompts import rollout_verdict
 from hmpo.rewards import Reward, get_reward
+from hmpo.train import (
+    default_correct_fn,
+    grpo_prompt_order,
+    load_train_dataset,
+    peft_config,
+    run_grpo,
+    training_seed,
+)
 
 CorrectFn = Callable[[str, str], bool]
+SAMPLE_DIR = "sample"  # models/<method>/sample: the chosen SFT pairs and the sampling cost
 SFT_DIR = "sft"  # models/<method>/sft: the SFT stage's model (the RL stage starts from it)
-STAGE_COST_FILE = "hmpo_stage_cost.json"  # in the SFT dir: seconds of the sample + SFT stages
+STAGE_COST_FILE = "hmpo_stage_cost.json"  # in each stage dir: that stage's seconds
+PAIRS_FILE = "sft_pairs.jsonl"
 
 
 def shortest_correct(records: Sequence[dict], completions: Sequence[Sequence[Any]],
-                     correct_fn: CorrectFn) -> list[tuple[dict, Any]]:
-    """Per record, its shortest correct finished completion (by ``n_tokens``), if any.
+                     correct_fn: CorrectFn, prompts: Sequence[str] | None = None
+                     ) -> list[tuple[dict, Any]]:
+    """Per record, its shortest correct completion (by ``n_tokens``), if any.
 
     ``completions[i]`` are the samples of ``records[i]`` (objects with ``text``, ``n_tokens``
-    and ``finished``, as :func:`hmpo.generate.sample` returns). Ties go to the earlier sample.
+    and ``finished``, as :func:`hmpo.generate.sample` returns); correct means training's
+    verdict (:func:`hmpo.prompts.rollout_verdict`, with ``prompts[i]`` when given) is 1, so
+    an unfinished sample never counts. Ties go to the earlier sample.
 
     >>> from hmpo.generate import Completion as C
     >>> recs = [{"answer": "1"}, {"answer": "2"}]
@@ -68,83 +100,202 @@ def shortest_correct(records: Sequence[dict], completions: Sequence[Sequence[Any
     if len(records) != len(completions):
         raise ValueError(f"completions: expected {len(records)} groups (one per record), "
                          f"got {len(completions)}")
+    prompts = list(prompts) if prompts is not None else [""] * len(records)
     out = []
-    for rec, group in zip(records, completions, strict=True):
-        ok = [c for c in group if c.finished and correct_fn(c.text, str(rec["answer"]))]
+    for rec, group, prompt in zip(records, completions, prompts, strict=True):
+        ok = [c for c in group if rollout_verdict(correct_fn, c.text, str(rec["answer"]),
+                                                  finished=c.finished, prompt=prompt) == 1]
         if ok:
             out.append((rec, min(ok, key=lambda c: c.n_tokens)))  # min keeps the first of ties
     return out
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise ValueError(f"train_path: {path} not found (run the data stage first)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def budget_prompts(cfg: Config, dataset) -> list[int]:
+    """Rows of the RL training set the baseline samples: the ones GRPO draws (in its order)."""
+    t = cfg.train
+    return grpo_prompt_order(len(dataset), seed=training_seed(cfg),
+                             prompts_per_step=t.prompts_per_step, n_steps=t.max_steps,
+                             shuffle=t.shuffle_dataset)
 
 
-def sample_and_sft(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
-                   sft_dir: str | Path, correct_fn: CorrectFn | None = None,
-                   progress: bool = True) -> dict[str, Any]:
-    """Stages 1-3: sample the base model, keep the shortest correct, SFT; save to ``sft_dir``.
+def _stage_payload(cfg: Config, model_dir: str | Path, train_path: str | Path) -> dict:
+    """What makes the sample and SFT stages' outputs (their fingerprint)."""
+    t, b = cfg.train, cfg.base_model
+    keys = ("multistage_samples", "multistage_sft_steps", "multistage_sft_lr", "temperature",
+            "max_completion_length", "max_prompt_length", "max_steps", "prompts_per_step",
+            "shuffle_dataset", "use_lora", "lora_r", "lora_alpha", "lora_dropout",
+            "lora_target_modules", "bf16", "gradient_checkpointing")
+    return {"train": {k: getattr(t, k) for k in keys}, "seed": training_seed(cfg),
+            "base_model": {"kind": b.kind, "prompt_style": b.prompt_style,
+                           "sft_batch_size": b.sft_batch_size},
+            "backend": cfg.evaluate.backend, "model": path_fingerprint(model_dir),
+            "train_data": path_fingerprint(train_path)}
 
-    Returns (and writes to ``sft_dir/hmpo_stage_cost.json``) each stage's wall/CPU seconds
-    and the counts. An existing complete ``sft_dir`` is reused (its recorded cost returned).
+
+def sample_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
+                 sample_dir: str | Path, correct_fn: CorrectFn | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Stages 1-2: sample the budget's prompts, keep each one's shortest correct completion.
+
+    Writes ``sample_dir/sft_pairs.jsonl`` (``prompt``, ``completion``, ``id``) and
+    ``sample_dir/hmpo_stage_cost.json``; an up-to-date ``sample_dir`` is reused.
     """
     import torch
+    from transformers import AutoTokenizer
 
-    from hmpo.generate import sample
-    from hmpo.model import load_model, save_model
-    from hmpo.prompts import build_prompt
-    from hmpo.sft import encode_examples, sft_train
-    from hmpo.train import _cpu_seconds, _default_correct_fn
+    from hmpo.generate import sample, vllm_engine_kwargs
+    from hmpo.model import load_model
 
-    sft_dir = Path(sft_dir)
-    if (sft_dir / STAGE_COST_FILE).is_file():
-        return json.loads((sft_dir / STAGE_COST_FILE).read_text())
+    sample_dir = Path(sample_dir)
+    payload = _stage_payload(cfg, model_dir, train_path)
+    if reuse_or_reset(sample_dir, payload, what="multistage sample") and \
+            (sample_dir / STAGE_COST_FILE).is_file():
+        return json.loads((sample_dir / STAGE_COST_FILE).read_text())
     torch.set_num_threads(cfg.threads)
-    correct_fn = correct_fn if correct_fn is not None else _default_correct_fn()
+    correct_fn = correct_fn if correct_fn is not None else default_correct_fn()
     t = cfg.train
-    records = _read_jsonl(Path(train_path))
 
-    wall0, cpu0 = time.time(), _cpu_seconds()
-    model, tok = load_model(model_dir)
-    prompts = [build_prompt(r["prompt"], cfg.base_model.prompt_style, tok) for r in records]
+    wall0, cpu0 = time.time(), cpu_seconds()
     backend = cfg.evaluate.backend
-    samples = sample(str(model_dir) if backend == "vllm" else model, tok, prompts,
-                     n=t.multistage_samples, max_new_tokens=t.max_completion_length,
-                     temperature=t.temperature, seed=cfg.seed, batch_size=cfg.evaluate.batch_size,
-                     progress=progress, backend=backend)
-    chosen = shortest_correct(records, samples, correct_fn)
-    wall1, cpu1 = time.time(), _cpu_seconds()
-
-    prompt_of = {r["id"]: p for r, p in zip(records, prompts, strict=True)}
-    examples = encode_examples(tok, [(prompt_of[r["id"]], c.text) for r, c in chosen])
-    log: list[dict] = []
-    if examples:
-        steps = t.multistage_sft_steps
-        log = sft_train(model, tok, examples, steps=steps, lr=t.multistage_sft_lr,
-                        batch_size=cfg.base_model.sft_batch_size, warmup_steps=max(1, steps // 10),
-                        seed=cfg.seed, progress=progress)
-    else:  # nothing solved (e.g. the smoke profile's barely trained base): RL starts from the base
-        warnings.warn(f"multistage: the base model solved none of the {len(records)} training "
-                      f"problems in {t.multistage_samples} samples; SFT skipped", stacklevel=2)
-    save_model(model, tok, sft_dir)
-    wall2, cpu2 = time.time(), _cpu_seconds()
+    if backend == "vllm":  # vLLM loads the folder itself; the tokenizer builds prompts
+        model, tok = str(model_dir), AutoTokenizer.from_pretrained(str(model_dir))
+    else:
+        model, tok = load_model(model_dir)
+    dataset, _ = load_train_dataset(train_path, tok, prompt_style=cfg.base_model.prompt_style,
+                                    max_prompt_length=t.max_prompt_length)
+    rows = [dataset[i] for i in budget_prompts(cfg, dataset)]
+    prompts = [r["prompt"] for r in rows]
+    samples = sample(model, tok, prompts, n=t.multistage_samples,
+                     max_new_tokens=t.max_completion_length, temperature=t.temperature,
+                     seed=training_seed(cfg), batch_size=cfg.evaluate.batch_size,
+                     progress=progress, backend=backend,
+                     vllm_kwargs=vllm_engine_kwargs(cfg) if backend == "vllm" else None)
+    chosen = shortest_correct(rows, samples, correct_fn, prompts)
+    wall, cpu = time.time() - wall0, cpu_seconds() - cpu0
     n_all = sum(len(g) for g in samples)
+    n_correct = sum(rollout_verdict(correct_fn, c.text, str(r["answer"]), finished=c.finished,
+                                    prompt=p) == 1
+                    for r, g, p in zip(rows, samples, prompts, strict=True) for c in g)
+    devices = cfg.evaluate.vllm_tensor_parallel_size if backend == "vllm" else 1
     cost = {
-        "sample": {"wall_s": wall1 - wall0, "cpu_s": cpu1 - cpu0},
-        "sft": {"wall_s": wall2 - wall1, "cpu_s": cpu2 - cpu1},
-        "n_problems": len(records),
+        "sample": {"wall_s": wall, "cpu_s": cpu, "device_s": wall * devices},
+        "n_problems": len(rows),
+        "n_train_prompts": len(dataset),
         "n_samples": n_all,
-        "sample_accuracy": sum(correct_fn(c.text, str(r["answer"]))
-                               for r, g in zip(records, samples, strict=True) for c in g)
-        / max(1, n_all),
+        "sample_accuracy": n_correct / max(1, n_all),
         "sample_mean_tokens": sum(c.n_tokens for g in samples for c in g) / max(1, n_all),
-        "n_sft_examples": len(examples),
+        "n_sft_examples": len(chosen),
         "sft_mean_tokens": sum(c.n_tokens for _, c in chosen) / len(chosen) if chosen else None,
-        "sft_final_loss": log[-1]["loss"] if log else None,
     }
-    (sft_dir / STAGE_COST_FILE).write_text(json.dumps(cost, indent=2, sort_keys=True) + "\n")
+    sample_dir.mkdir(parents=True, exist_ok=True)
+    (sample_dir / PAIRS_FILE).write_text("".join(
+        json.dumps({"id": r["id"], "prompt": r["prompt"], "completion": c.text}) + "\n"
+        for r, c in chosen))
+    (sample_dir / STAGE_COST_FILE).write_text(json.dumps(cost, indent=2, sort_keys=True) + "\n")
+    write_fingerprint(sample_dir, payload)
+    return cost
+
+
+def _sft_tiny(cfg: Config, model_dir: Path, pairs: list[dict], sft_dir: Path,
+              progress: bool) -> dict[str, Any]:
+    """The tiny model's fast path: its own prompt-masked SFT loop, one process."""
+    from hmpo.model import load_model, save_model
+    from hmpo.sft import encode_examples, sft_train
+
+    t = cfg.train
+    model, tok = load_model(model_dir)
+    examples = encode_examples(tok, [(p["prompt"], p["completion"]) for p in pairs])
+    steps = t.multistage_sft_steps
+    log = sft_train(model, tok, examples, steps=steps, lr=t.multistage_sft_lr,
+                    batch_size=cfg.base_model.sft_batch_size, warmup_steps=max(1, steps // 10),
+                    seed=training_seed(cfg), progress=progress)
+    save_model(model, tok, sft_dir)
+    return {"trainer": "hmpo.sft.sft_train", "final_loss": log[-1]["loss"] if log else None,
+            "num_processes": 1}
+
+
+def _sft_trl(cfg: Config, model_dir: Path, pairs: list[dict], sft_dir: Path,
+             progress: bool) -> dict[str, Any]:
+    """Pretrained models: TRL's SFTTrainer with the RL stage's LoRA, precision and launch."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from hmpo.train import _save_final_model
+
+    t = cfg.train
+    steps = t.multistage_sft_steps
+    cuda = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=str(sft_dir / "_trainer"), max_steps=steps, learning_rate=t.multistage_sft_lr,
+        lr_scheduler_type="cosine", warmup_steps=max(1, steps // 10),
+        per_device_train_batch_size=cfg.base_model.sft_batch_size,
+        completion_only_loss=True,  # the loss on the chosen completion only, as the tiny path
+        max_length=t.max_prompt_length + t.max_completion_length,
+        bf16=t.bf16, use_cpu=not cuda, activation_checkpointing=t.gradient_checkpointing,
+        model_init_kwargs={"dtype": "bfloat16" if t.bf16 else "float32"},
+        seed=training_seed(cfg), save_strategy="no", report_to="none", logging_steps=1,
+        disable_tqdm=not progress, dataloader_num_workers=0,
+    )
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    data = Dataset.from_list([{"prompt": p["prompt"], "completion": p["completion"]}
+                              for p in pairs])
+    trainer = SFTTrainer(str(model_dir), args=args, train_dataset=data, processing_class=tok,
+                         peft_config=peft_config(t))
+    trainer.train()
+    _save_final_model(trainer, tok, sft_dir, use_lora=t.use_lora)
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    return {"trainer": "trl.SFTTrainer", "final_loss": losses[-1] if losses else None,
+            "num_processes": trainer.accelerator.num_processes}
+
+
+def sft_pairs(cfg: Config, *, model_dir: str | Path, pairs: list[dict], sft_dir: str | Path,
+              progress: bool = True) -> dict[str, Any]:
+    """SFT ``model_dir`` on prompt/completion ``pairs``; save a plain model folder to ``sft_dir``.
+
+    One interface, two implementations: the tiny model (``base_model.kind: tiny``) keeps its
+    own loop (faster than a Trainer on a 0.5M-parameter model); every other model goes
+    through TRL's ``SFTTrainer`` with ``train.use_lora``/``lora_*``, ``bf16`` and gradient
+    checkpointing of the RL stage, under the same accelerate/DeepSpeed launch. Returns
+    ``{"trainer", "final_loss", "num_processes"}``.
+    """
+    fn = _sft_tiny if cfg.base_model.kind == "tiny" else _sft_trl
+    return fn(cfg, Path(model_dir), pairs, Path(sft_dir), progress)
+
+
+def sft_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
+              sample_dir: str | Path, sft_dir: str | Path, progress: bool = True
+              ) -> dict[str, Any]:
+    """Stage 3: SFT on the sample stage's pairs (or copy the base when none); reused if current."""
+    import shutil
+
+    sample_dir, sft_dir = Path(sample_dir), Path(sft_dir)
+    payload = _stage_payload(cfg, model_dir, train_path)
+    # under a multi-process launch every rank reads the fingerprint; only rank 0 deletes
+    if fingerprint_matches(sft_dir, payload) and (sft_dir / STAGE_COST_FILE).is_file():
+        return json.loads((sft_dir / STAGE_COST_FILE).read_text())
+    if int(os.environ.get("RANK", "0")) == 0:
+        reuse_or_reset(sft_dir, payload, what="multistage sft")
+    pairs = [json.loads(line) for line in (sample_dir / PAIRS_FILE).read_text().splitlines()
+             if line.strip()]
+    wall0, cpu0 = time.time(), cpu_seconds()
+    if pairs:
+        info = sft_pairs(cfg, model_dir=model_dir, pairs=pairs, sft_dir=sft_dir,
+                         progress=progress)
+    else:  # nothing solved (e.g. the smoke profile's barely trained base): RL starts from the base
+        warnings.warn("multistage: the base model solved none of the sampled training "
+                      "problems; SFT skipped", stacklevel=2)
+        shutil.copytree(model_dir, sft_dir, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("checkpoint-*", "hmpo_*.json"))
+        info = {"trainer": None, "final_loss": None, "num_processes": 1}
+    wall, cpu = time.time() - wall0, cpu_seconds() - cpu0
+    cost = {"sft": {"wall_s": wall, "cpu_s": cpu, "device_s": wall * info["num_processes"]},
+            "sft_trainer": info["trainer"], "sft_final_loss": info["final_loss"]}
+    if int(os.environ.get("RANK", "0")) == 0:
+        shutil.rmtree(sft_dir / "_trainer", ignore_errors=True)
+        (sft_dir / STAGE_COST_FILE).write_text(json.dumps(cost, indent=2, sort_keys=True) + "\n")
+        write_fingerprint(sft_dir, payload)
     return cost
 
 
@@ -152,20 +303,21 @@ def run_multistage(cfg: Config, method: str, reward: Reward, *, model_dir: str |
                    train_path: str | Path, out_dir: str | Path, results_dir: str | Path,
                    correct_fn: CorrectFn | None = None, progress: bool = True) -> dict[str, Any]:
     """All four stages; returns (and writes) ``results_dir/metrics.json`` with summed costs."""
-    from hmpo.train import run_grpo
-
     out_dir, results_dir = Path(out_dir), Path(results_dir)
-    sft_dir = out_dir / SFT_DIR
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (sft_dir / STAGE_COST_FILE).is_file():
-        raise ValueError(f"out_dir: {sft_dir} has no finished SFT stage; under a multi-process "
-                         f"launch run `python -m hmpo.multistage --method {method} --until sft` "
-                         "in one process first")
+    sample_dir, sft_dir = out_dir / SAMPLE_DIR, out_dir / SFT_DIR
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (sample_dir / STAGE_COST_FILE).is_file():
+        raise ValueError(f"out_dir: {sample_dir} has no finished sample stage; under a "
+                         f"multi-process launch run `python -m hmpo.multistage --method {method} "
+                         "--until sample` in one process first")
     write_resolved(cfg, results_dir)
-    pre = sample_and_sft(cfg, model_dir=model_dir, train_path=train_path, sft_dir=sft_dir,
-                         correct_fn=correct_fn, progress=progress)
+    pre = sample_stage(cfg, model_dir=model_dir, train_path=train_path, sample_dir=sample_dir,
+                       correct_fn=correct_fn, progress=progress)
+    sft = sft_stage(cfg, model_dir=model_dir, train_path=train_path, sample_dir=sample_dir,
+                    sft_dir=sft_dir, progress=progress)
     rl = run_grpo(cfg, reward, model_dir=sft_dir, train_path=train_path, out_dir=out_dir,
-                  results_dir=results_dir, method=method, correct_fn=correct_fn)
-    stages = {"sample": pre["sample"], "sft": pre["sft"],
+                  results_dir=results_dir, method=method, correct_fn=correct_fn,
+                  keep=(SAMPLE_DIR, SFT_DIR))
+    stages = {"sample": pre["sample"], "sft": sft["sft"],
               "rl": {"wall_s": rl["wall_s"], "cpu_s": rl["cpu_s"], "device_s": rl["device_s"]}}
     metrics = dict(rl)
     metrics.update({
@@ -173,9 +325,9 @@ def run_multistage(cfg: Config, method: str, reward: Reward, *, model_dir: str |
         "stages": stages,
         "wall_s": sum(s["wall_s"] for s in stages.values()),
         "cpu_s": sum(s["cpu_s"] for s in stages.values()),
-        # sampling and SFT ran in one process: one machine's seconds each
-        "device_s": pre["sample"]["wall_s"] + pre["sft"]["wall_s"] + rl["device_s"],
-        "pre_rl": {k: v for k, v in pre.items() if k not in ("sample", "sft")},
+        "device_s": sum(s["device_s"] for s in stages.values()),
+        "pre_rl": {**{k: v for k, v in pre.items() if k != "sample"},
+                   **{k: v for k, v in sft.items() if k != "sft"}},
     })
     if int(os.environ.get("RANK", "0")) == 0:
         text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
@@ -190,17 +342,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--profile", default=None)
     p.add_argument("--model-dir", default="models/base")
     p.add_argument("--train-path", default="data/processed/train.jsonl")
-    p.add_argument("--until", choices=("sft", "rl"), default="rl",
-                   help="`sft`: stop after the SFT stage (before a multi-GPU RL launch)")
+    p.add_argument("--until", choices=("sample", "sft", "rl"), default="rl",
+                   help="stop after this stage (`sample` in one process before a GPU launch)")
     a = p.parse_args(argv)
     cfg = load_config(a.params, profile=a.profile)
     m = cfg.methods.get(a.method)
     if m is None or not m.multistage:
         raise ValueError(f"method: {a.method!r} is not a multistage method in {a.params}")
     out_dir = Path("models") / a.method
+    if a.until == "sample":
+        return sample_stage(cfg, model_dir=a.model_dir, train_path=a.train_path,
+                            sample_dir=out_dir / SAMPLE_DIR)
     if a.until == "sft":
-        return sample_and_sft(cfg, model_dir=a.model_dir, train_path=a.train_path,
-                              sft_dir=out_dir / SFT_DIR)
+        return sft_stage(cfg, model_dir=a.model_dir, train_path=a.train_path,
+                         sample_dir=out_dir / SAMPLE_DIR, sft_dir=out_dir / SFT_DIR)
     return run_multistage(cfg, a.method, get_reward(m.reward, **m.params), model_dir=a.model_dir,
                           train_path=a.train_path, out_dir=out_dir,
                           results_dir=Path("results/train") / a.method)

@@ -13,15 +13,65 @@ It does what ``jupytext --to ipynb --output - SRC | papermill - OUT -k python3 -
 python --log-output -p K V`` does, in one process: nbformat, which both tools import and which
 takes ~1.5 s to import on this 2-core machine (its JSON-schema format checkers), loads once
 per stage instead of twice.
+
+The kernel starts with :data:`KERNEL_ENV` (unless the caller's environment already sets those
+variables), which keeps the stderr noise of libraries out of the executed notebook a reviewer
+reads: transformers' weight-loading / shard-writing progress bars and its advisory log lines,
+and the warnings listed there. Our own progress bars (``tqdm.auto``: sampling, sft, data) stay
+and render as widgets in JupyterLab (ipywidgets is pinned; without it tqdm falls back to text
+and warns ``TqdmWarning: IProgress not found``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+#: Python warning filters (``-W`` syntax: action:message-prefix:category) for the kernel,
+#: each one a warning seen in an executed smoke-profile notebook, none of which a reviewer can act
+#: on. Commas separate them in PYTHONWARNINGS, so none may contain one.
+KERNEL_WARNING_FILTERS = (
+    # TRL 1.16's GRPOTrainer reads the attribute transformers 5.24 deprecated (trl/models/utils)
+    "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning",
+    # tqdm.auto without ipywidgets (e.g. an environment installed before it was pinned)
+    "ignore:IProgress not found",
+)
+
+#: Environment of the notebook kernel (a variable already set by the caller wins).
+KERNEL_ENV = {
+    # transformers' own tqdm bars ("Loading weights", "Writing model shards") and those of
+    # huggingface_hub / datasets: one per model load, dozens per notebook. Ours use
+    # tqdm.auto directly and are not affected.
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    # transformers' advisory log lines, e.g. "mtime may not be reliable on this filesystem"
+    # when the trainer sorts its checkpoints; errors still show
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "PYTHONWARNINGS": ",".join(KERNEL_WARNING_FILTERS),
+}
+
+
+@contextlib.contextmanager
+def kernel_environment(extra: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """Set :data:`KERNEL_ENV` (and ``extra``) in ``os.environ`` for the block; restore after.
+
+    The kernel is a child process and inherits this environment. A variable the caller has
+    already set keeps its value (``TRANSFORMERS_VERBOSITY=info python -m hmpo.notebook ...``
+    shows the log lines again); yields the variables actually set.
+    """
+    wanted = {**KERNEL_ENV, **(extra or {})}
+    added = {k: v for k, v in wanted.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield added
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def parse_value(text: str) -> Any:
@@ -61,9 +111,11 @@ def run_notebook(source: str | Path, output: str | Path, parameters: dict[str, A
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     # shutdown_kernel="immediate": every output is collected by then, and a graceful shutdown
     # waits up to 2.5 s for a kernel holding torch threads or child processes to exit
-    papermill.execute_notebook(nb, str(output), parameters=parameters or {}, kernel_name=kernel,
-                               language="python", log_output=log_output,
-                               progress_bar=progress_bar, shutdown_kernel="immediate")
+    with kernel_environment():
+        papermill.execute_notebook(nb, str(output), parameters=parameters or {},
+                                   kernel_name=kernel, language="python",
+                                   log_output=log_output, progress_bar=progress_bar,
+                                   shutdown_kernel="immediate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

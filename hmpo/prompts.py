@@ -155,6 +155,58 @@ def build_prompt(question: str, style: str, tokenizer: Any = None) -> str:
     raise ValueError(f"style: must be one of {list(STYLES)}, got {style!r}")
 
 
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def answer_text(completion: str, prompt: str = "") -> str:
+    """The part of a completion that may state the final answer.
+
+    A reasoning model's answer is what follows its reasoning block: the text after the last
+    ``</think>``. Reasoning that was opened (``<think>`` in the completion, or left open at
+    the end of the prompt, as the thinking chat templates do) and never closed has **no
+    answer** (empty string), even if a boxed number sits inside it. A model without a
+    reasoning block (the tiny model, SmolLM2) gets its whole completion back.
+
+    >>> answer_text("<think>so A: 3? wait</think> A: 4")
+    ' A: 4'
+    >>> answer_text("so A: 3. wait, let me re-check", prompt="assistant: <think>")
+    ''
+    >>> answer_text("o1+2 s1=3 A: 3")
+    'o1+2 s1=3 A: 3'
+    """
+    close = completion.rfind(THINK_CLOSE)
+    if close >= 0:
+        return completion[close + len(THINK_CLOSE):]
+    opened_in_prompt = prompt.rfind(THINK_OPEN) > prompt.rfind(THINK_CLOSE)
+    if THINK_OPEN in completion or opened_in_prompt:
+        return ""
+    return completion
+
+
+def rollout_verdict(correct_fn: Any, completion: str, gold: str, *, finished: bool,
+                    prompt: str = "") -> int:
+    """The one verdict of training, the multi-stage sampler and evaluation.
+
+    ``1`` correct; ``0`` wrong; ``-1`` **no answer**: the rollout hit the length cap without
+    EOS (``finished`` False: a truncated trace is never a solution, whatever it contains), or
+    its reasoning never closed (:func:`answer_text`), or it is not correct and states no
+    answer (:func:`extract_answer` is None). ``correct_fn(text, gold)`` judges the answer
+    text (``hmpo.verify.verify``). Rewards read ``-1`` as wrong, except where a peer's reference
+    code scores "no answer" separately (GRPO-LEAD).
+
+    >>> rollout_verdict(lambda t, g: g in t, "A: 12 wait, let me", "12", finished=False)
+    -1
+    >>> rollout_verdict(lambda t, g: g in t, "A: 12", "12", finished=True)
+    1
+    """
+    if not finished:
+        return -1
+    text = answer_text(completion, prompt)
+    if text and correct_fn(text, gold):
+        return 1
+    return -1 if not text or extract_answer(text) is None else 0
+
+
 def render_answer(answer: str, style: str) -> str:
     """The canonical final answer as a completion for `style` should end (for SFT / tests).
 

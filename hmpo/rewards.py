@@ -236,6 +236,13 @@ def kimi_reward(correct, lengths, group_ids, *, w: float = 1.0) -> np.ndarray:
     (λ = 0 when max = min); ``r = c + w·λ`` if correct, ``r = c + w·min(0, λ)`` if wrong.
     ``components``: ``length`` is ``w·λ`` (correct) or ``w·min(0, λ)`` (wrong).
 
+    Reference followed by the defaults: the report's formula, per group, in tokens, w = 1.
+    The public reimplementation (huggingface/open-r1, ``len_reward`` in
+    ``src/open_r1/rewards.py``) computes the same λ but in characters, over the completions
+    of one reward call rather than one group, and returns λ alone, weighted against the
+    accuracy reward by the recipe (0.1 there, per the issue #13 review): ``w=0.1`` gives
+    that weight (still per group, in tokens).
+
     >>> kimi_reward([1, 1, 0], [100, 200, 300], [0, 0, 0]).tolist()  # λ = 0.5, 0, -0.5
     [1.5, 1.0, -0.5]
     """
@@ -269,7 +276,9 @@ def arora_zanette_reward(correct, lengths, group_ids, *, alpha: float = 0.2) -> 
     ``r = c · (1 − α·σ((L − mean_{correct∈G} L) / (std_{correct∈G} L + 1e-7)))``, 0 if wrong.
     Choice: population std (ddof=0), so a single correct rollout (or equal correct lengths)
     has std 0, z = 0 and earns ``1 − α/2``. ``components``: ``length`` is the factor
-    ``1 − α·σ(z)`` on correct rollouts, 0 on wrong ones.
+    ``1 − α·σ(z)`` on correct rollouts, 0 on wrong ones. Reference followed by the
+    defaults: the paper's formula, α = 0.2 (the issue #13 review checked this function
+    against the authors' code on random groups: equal).
 
     >>> arora_zanette_reward([1, 1, 0], [100, 300, 50], [0, 0, 0]).round(4).tolist()
     [0.9462, 0.8538, 0.0]
@@ -303,7 +312,9 @@ def shorterbetter_reward(correct, lengths, group_ids, *, alpha: float = 2.0,
     of the group if none is correct); ``r = α·c − β·|L − SOL| / L_scale``. Defaults α = 2,
     β = 0.001 per token. Choice: ``length_scale`` (L_scale) = 1, i.e. β is per token as
     published; set it (> 0) to rescale the penalty. ``components``: ``length`` is
-    ``−β·|L − SOL|/L_scale``.
+    ``−β·|L − SOL|/L_scale``. Reference followed by the defaults: the paper's α = 2,
+    β = 0.001 (the issue #13 review checked this function against the reference code on
+    random groups: equal).
 
     >>> shorterbetter_reward([1, 1, 0], [100, 300, 50], [0, 0, 0]).tolist()  # SOL = 100
     [2.0, 1.8, -0.05]
@@ -312,33 +323,80 @@ def shorterbetter_reward(correct, lengths, group_ids, *, alpha: float = 2.0,
                                 length_scale=length_scale)["total"]
 
 
-def _grpo_lead_parts(correct, lengths, group_ids, *, alpha) -> dict:
+GRPO_LEAD_STDS = ("sample", "population")
+
+
+def _grpo_lead_parts(correct, lengths, group_ids, *, alpha, gate_tokens, std,
+                     no_answer_reward) -> dict:
     alpha = _num("alpha", alpha)
+    if gate_tokens is not None:
+        gate_tokens = _num("gate_tokens", gate_tokens, low=0.0)
+    no_answer_reward = _num("no_answer_reward", no_answer_reward)
+    std = _choice("std", std, GRPO_LEAD_STDS)
     r = validate_rollouts(correct, lengths, group_ids)
     if r.correct.size == 0:
         return _empty()
-    z = _correct_zscore(r, 1e-7)
+    no_answer = np.asarray(correct, dtype=np.float64).ravel() == -1  # the verifier's "no answer"
+    if std == "sample":  # the authors' code: ddof = 1, + 1e-6; std 1.0 below two correct
+        n, mean, pop = group_mean_std(r.lengths, r.codes, r.n_groups, mask=r.correct)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.where(n > 1, pop * np.sqrt(n / np.maximum(n - 1, 1)), 1.0)
+        mean, sd = mean[r.codes], sd[r.codes]
+        ok = np.isfinite(mean)
+        z = np.where(ok, (r.lengths - np.where(ok, mean, 0.0)) / (sd + 1e-6), 0.0)
+    else:
+        z = _correct_zscore(r, 1e-7)
+    # the authors reweight only groups whose three shortest rollouts (all of them, correct or
+    # not) average more than gate_tokens; fewer than three rollouts: the mean is +inf (their
+    # float("inf") start values), so the gate opens
+    order = np.lexsort((r.lengths, r.codes))
+    codes_sorted, len_sorted = r.codes[order], r.lengths[order]
+    start = np.searchsorted(codes_sorted, np.arange(r.n_groups))
+    size = np.bincount(r.codes, minlength=r.n_groups)
+    three = np.full(r.n_groups, np.inf)
+    for g in range(r.n_groups):
+        if size[g] >= 3:
+            three[g] = len_sorted[start[g]:start[g] + 3].mean()
+    gated = np.ones(r.correct.size, dtype=bool) if gate_tokens is None \
+        else (three > gate_tokens)[r.codes]
     with np.errstate(over="ignore"):  # overflow only for absurd alpha; caught by _parts
-        length = np.where(r.correct, np.exp(-alpha * z), 0.0)
-    return _parts(r, length, np.where(r.correct, length, -1.0), "grpo_lead_reward")
+        factor = np.where(r.correct & gated, np.exp(-alpha * z), np.where(r.correct, 1.0, 0.0))
+    wrong = np.where(no_answer, no_answer_reward, -1.0)
+    return _parts(r, factor, np.where(r.correct, factor, wrong), "grpo_lead_reward")
 
 
-def grpo_lead_reward(correct, lengths, group_ids, *, alpha: float = 0.05) -> np.ndarray:
+def grpo_lead_reward(correct, lengths, group_ids, *, alpha: float = 0.05,
+                     gate_tokens: float | None = 4000.0, std: str = "sample",
+                     no_answer_reward: float = 0.0) -> np.ndarray:
     """GRPO-LEAD length-dependent accuracy reward (Zhang & Zuo, 2025, "GRPO-LEAD: A
     Difficulty-Aware Reinforcement Learning Approach for Concise Mathematical Reasoning");
     length term only, without its difficulty weighting.
 
-    Correct: ``r = exp(−α·z)``, ``z = (L − mean_{correct∈G} L) / std_{correct∈G} L``;
-    wrong: ``r = −1``. Choice: population std (ddof=0) with Arora & Zanette's guard
-    ``std + 1e-7`` in the denominator, so a std of 0 (one correct rollout, or equal correct
-    lengths) gives z = 0 and r = 1 (a bare guard ``std == 0`` would turn float round-off in
-    equal lengths into z = ±1).
-    ``components``: ``length`` is ``exp(−α·z)`` on correct rollouts, 0 on wrong ones.
+    Defaults reproduce the authors' code (``aeroplanepaper/GRPO-LEAD``,
+    ``verl/verl/trainer/main_ppo.py``: ``RewardManager.get_reweight_rewards`` and the score
+    mapping in ``__call__``) exactly:
 
-    >>> grpo_lead_reward([1, 1, 0], [100, 300, 50], [0, 0, 0]).round(4).tolist()  # z = -1, 1
-    [1.0513, 0.9512, -1.0]
+    - correct: ``r = exp(−α·z)``, ``z = (L − mean_{correct∈G} L) / (s + 1e-6)`` with ``s``
+      the **sample** std (ddof = 1) of the group's correct lengths, ``s = 1.0`` when fewer
+      than two are correct (``std="sample"``); ``std="population"`` is the earlier choice
+      here (ddof = 0, ``+ 1e-7``, one correct rollout gives z = 0);
+    - only in groups whose **three shortest rollouts** (correct or not) average more than
+      ``gate_tokens`` = 4,000 tokens; other groups keep r = 1 for a correct rollout
+      (``gate_tokens=None``: every group, the choice for 128-token CPU profiles, where a
+      4,000-token gate never opens);
+    - wrong with an answer: ``r = −1``; **no answer** (``correct == -1``: truncated, or no
+      answer stated): ``r = no_answer_reward`` = 0.
+
+    ``components``: ``length`` is the factor (``exp(−α·z)`` in gated groups, 1 otherwise)
+    on correct rollouts, 0 on wrong ones.
+
+    >>> grpo_lead_reward([1, 1, 0], [100, 300, 50], [0, 0, 0]).tolist()  # gate shut: 150 tokens
+    [1.0, 1.0, -1.0]
+    >>> grpo_lead_reward([1, 1, -1], [100, 300, 50], [0, 0, 0], gate_tokens=None).round(4).tolist()
+    [1.036, 0.9653, 0.0]
     """
-    return _grpo_lead_parts(correct, lengths, group_ids, alpha=alpha)["total"]
+    return _grpo_lead_parts(correct, lengths, group_ids, alpha=alpha, gate_tokens=gate_tokens,
+                            std=std, no_answer_reward=no_answer_reward)["total"]
 
 
 def _gr3_parts(correct, lengths, group_ids, *, alpha) -> dict:

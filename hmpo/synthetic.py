@@ -252,6 +252,75 @@ def verbose_trace(p: Problem, rng: random.Random, max_rechecks: int,
     return "".join(lines)
 
 
+def early_answer_trace(p: Problem, n_lines: int) -> str:
+    """A short, risky trace: `n_lines` step lines, then the remaining operations on one line
+    and the final answer at once.
+
+    ``m = k - n_lines`` operations are absorbed by the answer: they are copied on one line
+    (``\\n o0+3 o1-2``) with no state after them, and the answer digit has to be their sum
+    with the last written state. One copied operation is exactly what a step line computes
+    (the previous state plus the operation just written), so ``m = 1`` is about as reliable as
+    the full trace; two or more need a sum of three or more digits in one forward pass, which
+    the 2-layer model does not compute (a model trained only on direct answers stays at
+    chance even on 2-step problems, see the module docstring). So the style is accurate when
+    it skips one step and near chance when it skips more: an accuracy-length trade-off below
+    the reliable trace that training does not remove. Length ``3 * n_lines + m + 5`` with
+    EOS, against ``3 * k + 4`` for the minimal trace: ``2 * m - 1`` tokens saved.
+    """
+    if not 0 <= n_lines < p.n_steps:
+        raise ValueError(f"n_lines must be in 0..{p.n_steps - 1}, got {n_lines}")
+    states = p.states()
+    r = p.start_label
+    steps = "".join(_step_line(p, i, states) for i in range(1, n_lines + 1))
+    absorbed = "".join(_op_token(r + i, p.deltas[i - 1])
+                       for i in range(n_lines + 1, p.n_steps + 1))
+    return NEWLINE + steps + absorbed + NEWLINE + f"A: {p.answer}"
+
+
+def early_lines(rng: random.Random, n_steps: int, p_one: float = 0.5) -> int:
+    """Step lines written by a sampled early answer: it absorbs one operation with
+    probability `p_one`, else a uniform 2..k (k >= 2; a 1-step problem absorbs its one)."""
+    if n_steps == 1 or rng.random() < p_one:
+        return n_steps - 1
+    return n_steps - rng.randint(2, n_steps)
+
+
+#: Trace styles (hmpo.synthetic.trace_style): the two full ones reason through every step.
+STYLES = ("verbose", "minimal", "early", "malformed")
+
+
+def _n_step_lines(body: str) -> int:
+    """Step lines (an operation followed by the state it produces) in a completion's body."""
+    return sum(ln.startswith(" o") and " s" in ln for ln in body.split(NEWLINE))
+
+
+def trace_style(prompt: str, completion: str) -> str:
+    """Which style a completion has: ``verbose`` / ``minimal`` / ``early`` / ``malformed``.
+
+    ``early``: fewer step lines than the problem has steps before ``A:`` (the rest absorbed
+    by the answer); ``verbose``: every step written and at least one redundant line;
+    ``minimal``: every step written, nothing else; ``malformed``: no ``A:`` or more step lines
+    than steps. Only the line structure counts, not whether the values are right.
+    """
+    k = parse_prompt(prompt).n_steps
+    body, sep, _ = completion.rpartition("A:")
+    if not sep:
+        return "malformed"
+    n_steps = _n_step_lines(body)
+    if n_steps > k:
+        return "malformed"
+    if n_steps < k:
+        return "early"
+    lines = [ln for ln in body.split(NEWLINE) if ln.strip()]
+    return "verbose" if len(lines) > n_steps else "minimal"
+
+
+def absorbed_ops(prompt: str, completion: str) -> int:
+    """Operations the answer had to absorb: steps of the problem minus step lines written."""
+    k = parse_prompt(prompt).n_steps
+    return max(0, k - _n_step_lines(completion.rpartition("A:")[0]))
+
+
 def minimal_trace_tokens(n_steps: int, *, include_eos: bool = True) -> int:
     """Length in tokens of the minimal trace of an `n_steps` problem.
 
@@ -372,16 +441,30 @@ def make_sets(scfg: SyntheticConfig, seed: int) -> dict[str, list[dict]]:
 
 
 def sft_texts(records: list[dict], n_traces: int, max_rechecks: int,
-              seed: int) -> list[tuple[str, str]]:
-    """(prompt, verbose completion) pairs: `n_traces` verbose traces per record, seeded."""
+              seed: int, early_share: float = 0.0) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs: `n_traces` traces per record, seeded.
+
+    Each trace is verbose, except that with probability `early_share` it is an early answer
+    (:func:`early_answer_trace`) whose number of step lines :func:`early_lines` draws.
+    ``early_share = 0`` gives exactly the verbose traces of earlier versions (same draws).
+    """
     if n_traces < 1:
         raise ValueError(f"n_traces must be >= 1, got {n_traces}")
+    if not 0.0 <= early_share <= 1.0:
+        raise ValueError(f"early_share must be in [0, 1], got {early_share}")
     rng = random.Random(f"hmpo-sft-traces-{seed}")
+    # a separate stream for the style draw, so the verbose traces do not depend on early_share
+    style_rng = random.Random(f"hmpo-sft-styles-{seed}")
     out = []
     for rec in records:
         p = parse_prompt(rec["prompt"])
         for _ in range(n_traces):
-            out.append((rec["prompt"], verbose_trace(p, rng, max_rechecks)))
+            verbose = verbose_trace(p, rng, max_rechecks)
+            if early_share > 0 and style_rng.random() < early_share:
+                out.append((rec["prompt"],
+                            early_answer_trace(p, early_lines(style_rng, p.n_steps))))
+            else:
+                out.append((rec["prompt"], verbose))
     return out
 
 

@@ -10,7 +10,9 @@ On GPUs (the paper profiles; vLLM rollouts come from a separate server, configs/
     accelerate launch --config_file configs/accelerate/multi_gpu.yaml \\
         -m hmpo.train --method hmpo --profile qwen3.5-9b-lora
 
-From a notebook: ``train_method(load_config("params.yaml"), "hmpo")``.
+From a notebook, any method (the multi-stage baseline included):
+``hmpo.methods.train_method(load_config("params.yaml"), "hmpo")``. The multi-stage baseline
+has its own entry point, ``python -m hmpo.multistage`` (it sits above this trainer).
 
 How HMPO differs from plain GRPO: only in the reward. GRPO's advantage
 ``(r - mean_group) / std_group``, the DAPO clip (0.2 / 0.28), the dual clip, the token-mean
@@ -28,9 +30,16 @@ with ``steps_per_generation`` micro-batches per rollout step. Not reproduced: th
 KL term *in the reward* (0.001), which TRL does not have; the response length counts EOS
 (``train.count_eos_in_length``, default true, as the authors count every generated token).
 
+Every TRL default that the released verl run does not share is set explicitly
+(:data:`RELEASED_GRPO_FIELDS`: no vLLM importance-sampling correction, no policy ratio on the
+KL term, ...). A rollout that hits ``max_completion_length`` without EOS has no answer (reward
+of a wrong one), as in evaluation (:func:`hmpo.prompts.rollout_verdict`).
+
 Outputs: ``models/<method>/`` (HF model dir, plus ``checkpoint-*`` while running; a rerun
-resumes from the last one), ``results/train/<method>/live/`` (dvclive per-step metrics),
-``results/train/<method>/metrics.json`` (final metrics and the run's machine-seconds) and
+resumes from the last one if ``hmpo_fingerprint.json`` says the same config, base model and
+data made it, and otherwise starts over with a warning), ``results/train/<method>/live/``
+(dvclive per-step metrics), ``results/train/<method>/metrics.json`` (final metrics, the run's
+machine-seconds and ``devices_counted``: hmpo.cost) and
 ``results/train/<method>/config.resolved.json``.
 """
 
@@ -41,7 +50,6 @@ import json
 import math
 import os
 import re
-import resource
 import shutil
 import time
 from collections import defaultdict
@@ -57,6 +65,14 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from trl import GRPOConfig, GRPOTrainer
 
 from hmpo.config import Config, TrainConfig, load_config, write_resolved
+from hmpo.cost import cpu_seconds, device_cost
+from hmpo.fingerprint import (
+    fingerprint_matches,
+    path_fingerprint,
+    reuse_or_reset,
+    write_fingerprint,
+)
+from hmpo.prompts import rollout_verdict
 from hmpo.rewards import Reward, get_reward, group_stats
 
 CorrectFn = Callable[[str, str], bool]
@@ -64,7 +80,6 @@ CorrectFn = Callable[[str, str], bool]
 #: Columns the trainer needs in each training record (besides ``prompt``).
 ID_COLUMN, ANSWER_COLUMN = "id", "answer"
 COST_FILE = "hmpo_cost.json"  # written into every checkpoint: the machine-seconds spent so far
-RUN_CONFIG_FILE = "hmpo_run_config.json"  # written into out_dir: refuse to resume another run
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -131,10 +146,64 @@ def completion_text(completion: Any) -> str:
     raise ValueError(f"completion: expected a string or a list of messages, got {type(completion)}")
 
 
-def _default_correct_fn() -> CorrectFn:
-    from hmpo.verify import verify  # lazy: math-verify is only needed when training
+def default_correct_fn() -> CorrectFn:
+    """``hmpo.verify.verify`` (imported lazily: math-verify is only needed when training)."""
+    from hmpo.verify import verify
 
     return verify
+
+
+def completion_finished(completion_ids: Sequence[Sequence[int]],
+                        eos_token_ids: Sequence[int]) -> np.ndarray:
+    """Whether each completion ended on EOS (False: it hit ``max_completion_length``).
+
+    >>> completion_finished([[5, 2], [5, 6], []], [2]).tolist()
+    [True, False, False]
+    """
+    eos = set(int(e) for e in eos_token_ids)
+    return np.array([bool(ids) and int(ids[-1]) in eos for ids in completion_ids], dtype=bool)
+
+
+def prompt_text(prompt: Any) -> str:
+    """The text of a TRL prompt (a string, or a conversational list of messages)."""
+    return completion_text(prompt)
+
+
+def grpo_prompt_order(n_prompts: int, *, seed: int, prompts_per_step: int, n_steps: int,
+                      shuffle: bool = True) -> list[int]:
+    """Indices of the prompts GRPO trains on, in the order TRL's ``RepeatSampler`` draws them.
+
+    Per epoch the sampler takes ``torch.randperm(n, generator seeded with seed)`` (one
+    generator across epochs; ``0..n-1`` when not shuffled), cuts it into steps of
+    ``prompts_per_step`` and drops an incomplete last step. The first ``n_steps`` steps are
+    returned, a prompt drawn twice (a later epoch) once, at its first draw. ``n_steps < 0``
+    (``max_steps = -1``: epochs) means one epoch. Used by the multi-stage baseline to sample
+    exactly the prompts HMPO sees.
+
+    >>> grpo_prompt_order(10, seed=0, prompts_per_step=3, n_steps=2, shuffle=False)
+    [0, 1, 2, 3, 4, 5]
+    """
+    if n_prompts < 1 or prompts_per_step < 1:
+        raise ValueError(f"n_prompts and prompts_per_step must be >= 1, got {n_prompts}, "
+                         f"{prompts_per_step}")
+    per_epoch = n_prompts // prompts_per_step
+    if per_epoch == 0:
+        raise ValueError(f"prompts_per_step={prompts_per_step} exceeds the {n_prompts} prompts")
+    steps = per_epoch if n_steps < 0 else n_steps
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    order: list[int] = []
+    seen: set[int] = set()
+    while steps > 0:
+        perm = torch.randperm(n_prompts, generator=gen).tolist() if shuffle \
+            else list(range(n_prompts))
+        take = min(steps, per_epoch)
+        for i in perm[:take * prompts_per_step]:
+            if i not in seen:
+                seen.add(i)
+                order.append(i)
+        steps -= take
+    return order
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -170,7 +239,7 @@ class HMPOTrainer(GRPOTrainer):
             raise ValueError("reward_funcs: HMPOTrainer takes one `reward` from hmpo.rewards")
         super().__init__(model, reward_funcs=[reward], **kwargs)
         self.reward = reward
-        self.correct_fn = correct_fn if correct_fn is not None else _default_correct_fn()
+        self.correct_fn = correct_fn if correct_fn is not None else default_correct_fn()
         self.count_eos_in_length = count_eos_in_length
         self._time_acc: dict[str, float] = defaultdict(float)
         self.add_callback(_StepTimer(self))
@@ -204,20 +273,25 @@ class HMPOTrainer(GRPOTrainer):
             if col not in inputs[0]:
                 raise ValueError(f"train_dataset: every record needs a {col!r} column")
 
-        # Local and cheap: verify this process's completions, measure their lengths.
-        correct_local = [bool(self.correct_fn(completion_text(c), str(x[ANSWER_COLUMN])))
-                         for c, x in zip(completions, inputs, strict=True)]
+        # Local and cheap: verify this process's completions, measure their lengths. A
+        # rollout cut at max_completion_length (no EOS) has no answer, whatever its text
+        # holds: 1 correct, 0 wrong, -1 no answer (hmpo.prompts.rollout_verdict).
+        finished = completion_finished(completion_ids_list, self.eos_token_ids)
+        verdict_local = [
+            rollout_verdict(self.correct_fn, completion_text(c), str(x[ANSWER_COLUMN]),
+                            finished=bool(f), prompt=prompt_text(p))
+            for c, x, f, p in zip(completions, inputs, finished, prompts, strict=True)]
         lengths_local = completion_lengths(completion_ids_list, self.eos_token_ids,
                                            count_eos=self.count_eos_in_length)
         # Gather in process order: the same order TRL gathers rewards and forms groups in.
-        correct = gather(torch.tensor(correct_local, dtype=torch.long, device=device))
+        verdict = gather(torch.tensor(verdict_local, dtype=torch.long, device=device))
         lengths = gather(torch.as_tensor(lengths_local, dtype=torch.long, device=device))
-        correct, lengths = correct.cpu().numpy(), lengths.cpu().numpy()
+        verdict, lengths = verdict.cpu().numpy(), lengths.cpu().numpy()
         keys = gather_object([str(x[ID_COLUMN]) for x in inputs])
         group_ids = rollout_group_ids(keys, num_generations)
 
-        correct = correct.astype(bool)
-        parts = self.reward.components(correct, lengths, group_ids)
+        correct = verdict == 1
+        parts = self.reward.components(verdict, lengths, group_ids)
         rewards = np.asarray(parts["total"], dtype=np.float64)
         self._log_reward_metrics(mode, parts, correct, lengths, group_ids)
         self._time_acc["reward"] += time.perf_counter() - t0
@@ -327,13 +401,6 @@ class LiveLogger(TrainerCallback):
             self.live = None
 
 
-def _cpu_seconds() -> float:
-    """CPU seconds (user + system) of this process and its waited-for children."""
-    s = resource.getrusage(resource.RUSAGE_SELF)
-    c = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
-
-
 class CostMeter(TrainerCallback):
     """Machine-seconds of a run, carried through checkpoints so a resumed run adds up.
 
@@ -345,11 +412,11 @@ class CostMeter(TrainerCallback):
     def __init__(self, prior: dict[str, float] | None = None):
         self.prior = dict(prior or {"wall_s": 0.0, "cpu_s": 0.0})
         self.wall0 = time.time()
-        self.cpu0 = _cpu_seconds()
+        self.cpu0 = cpu_seconds()
 
     def totals(self) -> dict[str, float]:
         return {"wall_s": self.prior["wall_s"] + time.time() - self.wall0,
-                "cpu_s": self.prior["cpu_s"] + _cpu_seconds() - self.cpu0}
+                "cpu_s": self.prior["cpu_s"] + cpu_seconds() - self.cpu0}
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
@@ -359,6 +426,48 @@ class CostMeter(TrainerCallback):
 
 
 # --------------------------------------------------------------------------- config mapping
+#: GRPOConfig fields whose TRL 1.16 default is not what the released verl run does, or that
+#: decide what the paper measures, set explicitly (the README's GRPOConfig table lists them
+#: with the released values). Fields that come from the config (clip, beta, lr, ...) are
+#: mapped in :func:`grpo_config_kwargs`.
+RELEASED_GRPO_FIELDS: dict[str, Any] = {
+    # TRL default True: a sequence-level importance ratio between the vLLM sampler and the
+    # trainer, masked above 3, drops or reweights rollouts by length. verl 0.7.1 as released:
+    # no rollout importance-sampling correction.
+    "vllm_importance_sampling_correction": False,
+    # TRL default True multiplies the KL term by the policy ratio; verl's low_var_kl has none.
+    "use_bias_correction_kl": False,
+    "importance_sampling_level": "token",  # verl's PPO ratio is per token
+    "top_entropy_quantile": 1.0,  # every token carries the loss
+    "entropy_coef": 0.0,  # released: entropy bonus 0
+    "use_adaptive_entropy": False,
+    "off_policy_mask_threshold": None,
+    "sync_ref_model": False,  # a fixed reference model (the base), as released
+    "scale_rewards": "group",  # GRPO: (r - mean_group) / std_group
+    "multi_objective_aggregation": "sum_then_normalize",  # one reward: plain GRPO advantage
+    "reward_weights": None,
+    # the authors keep truncated rollouts in the loss; their verdict is "no answer" (hmpo.prompts)
+    "mask_truncated_completions": False,
+    "disable_dropout": False,  # the models' own dropout (0 for Qwen3/3.5, the tiny model)
+    "cast_lm_head_to_fp32": False,
+    "top_p": 1.0,  # plain temperature sampling, as the rollout settings released
+    "top_k": 0,
+    "min_p": None,
+    "repetition_penalty": 1.0,
+    "max_grad_norm": 1.0,  # verl's actor grad_clip default
+    "warmup_steps": 0,  # constant lr, as released
+    "weight_decay": 0.0,
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.999,
+}
+
+
+def training_seed(cfg: Config) -> int:
+    """The seed of a training run: TRL's ``seed``/``data_seed`` and the prompt order the
+    multi-stage baseline samples (:func:`grpo_prompt_order`). One place, so both agree."""
+    return cfg.seed
+
+
 def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
@@ -385,8 +494,8 @@ def grpo_config_kwargs(cfg: Config, out_dir: str | Path, *, num_processes: int |
     ups = geo["updates_per_step"]
     kw: dict[str, Any] = {
         "output_dir": str(out_dir),
-        "seed": cfg.seed,
-        "data_seed": cfg.seed,
+        "seed": training_seed(cfg),
+        "data_seed": training_seed(cfg),
         "use_cpu": not cuda,
         "bf16": t.bf16,
         "fp16": False,
@@ -402,13 +511,9 @@ def grpo_config_kwargs(cfg: Config, out_dir: str | Path, *, num_processes: int |
         # sampling
         "max_completion_length": t.max_completion_length,
         "temperature": t.temperature,
-        "top_p": 1.0,
-        "top_k": 0,
         # optimisation (Adam, constant lr, as released)
         "learning_rate": t.learning_rate,
         "lr_scheduler_type": t.lr_scheduler_type,
-        "warmup_steps": 0,
-        "weight_decay": 0.0,
         "activation_checkpointing": t.gradient_checkpointing,  # transformers 5 name
         # GRPO / DAPO loss
         "beta": t.beta,
@@ -416,9 +521,8 @@ def grpo_config_kwargs(cfg: Config, out_dir: str | Path, *, num_processes: int |
         "epsilon_high": t.epsilon_high,
         "delta": t.dual_clip,
         "loss_type": t.loss_type,
-        "scale_rewards": "group",  # GRPO: (r - mean_group) / std_group
-        "mask_truncated_completions": False,  # the authors keep truncated rollouts (reward 0)
-        "shuffle_dataset": True,
+        "shuffle_dataset": t.shuffle_dataset,
+        **RELEASED_GRPO_FIELDS,
         "remove_unused_columns": False,  # keep `id` and `answer` for the reward
         # generation backend
         "use_vllm": t.use_vllm,
@@ -512,10 +616,28 @@ def load_train_dataset(train_path: str | Path, tokenizer, *, prompt_style: str,
 
 
 # --------------------------------------------------------------------------- entry points
-def _run_config(cfg: Config, method: str, reward: Reward, model_dir: str, train_path: str) -> dict:
-    """What must match for a checkpoint in out_dir to be resumed."""
+def run_fingerprint(cfg: Config, method: str, reward: Reward, model_dir: str | Path,
+                    train_path: str | Path) -> dict:
+    """What made a run's outputs: must match for ``out_dir`` to be resumed (else it restarts).
+
+    The config values that shape training, the reward, and the *contents* of the starting
+    model and of the training data (a retrained base model in the same folder is another run).
+    """
     return {"method": method, "reward": repr(reward), "train": cfg.to_dict()["train"],
-            "seed": cfg.seed, "model_dir": str(model_dir), "train_path": str(train_path)}
+            "seed": training_seed(cfg), "prompt_style": cfg.base_model.prompt_style,
+            "model": path_fingerprint(model_dir), "train_data": path_fingerprint(train_path)}
+
+
+def _inputs_inside(out_dir: Path, *paths: str | Path) -> tuple[str, ...]:
+    """Top-level names of ``out_dir`` that hold one of ``paths`` (kept when it is reset)."""
+    out = out_dir.resolve()
+    names = []
+    for p in paths:
+        try:
+            names.append(Path(p).resolve().relative_to(out).parts[0])
+        except (ValueError, IndexError):
+            continue
+    return tuple(names)
 
 
 def _final_metrics(log_history: list[dict]) -> dict[str, float]:
@@ -549,12 +671,14 @@ def _step_times(log_history: list[dict]) -> dict[str, float]:
 def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: str | Path,
              out_dir: str | Path, results_dir: str | Path, method: str,
              correct_fn: CorrectFn | None = None, callbacks: Sequence[TrainerCallback] = (),
-             keep_checkpoints: bool = False, live: bool = True) -> dict[str, Any]:
+             keep_checkpoints: bool = False, live: bool = True,
+             keep: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train ``model_dir`` with ``reward`` on ``train_path``; write the model and metrics.
 
     Resumes from the last ``checkpoint-*`` in ``out_dir`` when there is one (and it belongs
-    to the same run configuration). ``live=False`` skips the dvclive log (for machines
-    without dvclive, e.g. the GPU check). Returns the dict written to
+    to the same run: :func:`run_fingerprint`; stale outputs are deleted, except the
+    top-level names in ``keep`` and inputs inside ``out_dir``). ``live=False`` skips the
+    dvclive log (for machines without dvclive, e.g. the GPU check). Returns the dict written to
     ``results_dir/metrics.json``.
     """
     from transformers import AutoTokenizer
@@ -564,13 +688,15 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
     if not (Path(model_dir) / "config.json").is_file():
         raise ValueError(f"model_dir: {model_dir} is not a Hugging Face model folder "
                          "(run the base_model stage first)")
-    run_cfg = _run_config(cfg, method, reward, str(model_dir), str(train_path))
-    last = get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
-    if last is not None:
-        prev = out_dir / RUN_CONFIG_FILE
-        if not prev.is_file() or json.loads(prev.read_text()) != run_cfg:
-            raise ValueError(f"out_dir: {out_dir} holds checkpoints of a different run; "
-                             "delete it to start afresh")
+    run_fp = run_fingerprint(cfg, method, reward, model_dir, train_path)
+    # Stale outputs (another config, base model or data) are deleted, with a message, by rank
+    # 0; every rank decides from the (read-only) fingerprint whether there is a run to resume,
+    # so none races the deletion.
+    resumable = fingerprint_matches(out_dir, run_fp)
+    if trainer_is_main() and not resumable:
+        reuse_or_reset(out_dir, run_fp, what=f"train@{method}",
+                       keep=tuple(keep) + _inputs_inside(out_dir, model_dir, train_path))
+    last = get_last_checkpoint(str(out_dir)) if resumable and out_dir.is_dir() else None
     prior = None
     if last is not None and (Path(last) / COST_FILE).is_file():
         prior = json.loads((Path(last) / COST_FILE).read_text())
@@ -596,8 +722,7 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
     for cb in callbacks:
         trainer.add_callback(cb)
     if trainer.accelerator.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / RUN_CONFIG_FILE).write_text(json.dumps(run_cfg, indent=2, sort_keys=True) + "\n")
+        write_fingerprint(out_dir, run_fp)
         write_resolved(cfg, results_dir)
 
     trainer.train(resume_from_checkpoint=last)
@@ -608,15 +733,19 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
     cpu_all = trainer.accelerator.gather(torch.tensor([totals["cpu_s"]], dtype=torch.float64,
                                                       device=trainer.accelerator.device)).sum().item()
     nproc = trainer.accelerator.num_processes
+    cost = device_cost(totals["wall_s"], num_processes=nproc, device=_device_name(),
+                       rollout_server_gpus=cfg.train.rollout_server_gpus)
     metrics = {
         "method": method,
         "reward": reward.__name__,
         "reward_params": dict(getattr(reward, "params", {})),
         "wall_s": totals["wall_s"],
-        "cpu_s": cpu_all,  # all processes, children included
+        "cpu_s": cpu_all,  # all processes, children included (the rollout server's not)
         "num_processes": nproc,
         "device": _device_name(),
-        "device_s": totals["wall_s"] * nproc,  # machine-seconds: GPU-seconds on GPUs
+        # accelerator-seconds: training processes + the separate vLLM server's GPUs (hmpo.cost)
+        "device_s": cost["device_s"],
+        "devices_counted": cost["devices_counted"],
         "resumed_from_step": (resume_step // ups) if resume_step is not None else None,
         "rollout_steps": trainer.state.global_step // ups,
         "optimizer_steps": trainer.state.global_step,
@@ -638,6 +767,11 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
     return metrics
 
 
+def trainer_is_main() -> bool:
+    """Rank 0 of a launch (before the trainer exists: from the launcher's environment)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _device_name() -> str:
     if torch.cuda.is_available():
         return f"cuda:{torch.cuda.get_device_name(0)}"
@@ -656,34 +790,6 @@ def _save_final_model(trainer: GRPOTrainer, tokenizer, out_dir: Path, *, use_lor
         trainer.save_model(str(out_dir))  # gathers ZeRO-3 shards; saves the tokenizer too
 
 
-def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/base",
-                 train_path: str | Path = "data/processed/train.jsonl",
-                 out_dir: str | Path | None = None, results_dir: str | Path | None = None,
-                 correct_fn: CorrectFn | None = None,
-                 callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
-    """Train one comparison method of ``cfg.methods`` with the same code for all of them.
-
-    ``cfg.methods[method].reward`` (+ ``params``) selects the reward of :mod:`hmpo.rewards`;
-    ``multistage: true`` runs :func:`hmpo.multistage.run_multistage` instead. Defaults:
-    ``out_dir = models/<method>``, ``results_dir = results/train/<method>``. Returns the
-    metrics written to ``results_dir/metrics.json``.
-    """
-    if method not in cfg.methods:
-        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
-    m = cfg.methods[method]
-    out_dir = Path(out_dir) if out_dir is not None else Path("models") / method
-    results_dir = Path(results_dir) if results_dir is not None else Path("results/train") / method
-    reward = get_reward(m.reward, **m.params)
-    if m.multistage:
-        from hmpo.multistage import run_multistage
-
-        return run_multistage(cfg, method, reward, model_dir=model_dir, train_path=train_path,
-                              out_dir=out_dir, results_dir=results_dir, correct_fn=correct_fn)
-    return run_grpo(cfg, reward, model_dir=model_dir, train_path=train_path, out_dir=out_dir,
-                    results_dir=results_dir, method=method, correct_fn=correct_fn,
-                    callbacks=callbacks)
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -700,8 +806,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cfg = load_config(a.params, profile=a.profile)
     if a.vllm_server_base_url:
         cfg.train.vllm_server_base_url = a.vllm_server_base_url
-    metrics = train_method(cfg, a.method, model_dir=a.model_dir, train_path=a.train_path,
-                           out_dir=a.out_dir, results_dir=a.results_dir)
+    if a.method not in cfg.methods:
+        raise ValueError(f"method: {a.method!r} is not in methods "
+                         f"(known: {', '.join(cfg.methods)})")
+    m = cfg.methods[a.method]
+    if m.multistage:  # the baseline sits above this trainer: its own entry point
+        raise ValueError(f"method: {a.method!r} is the multi-stage baseline; run "
+                         f"`python -m hmpo.multistage --method {a.method}`")
+    metrics = run_grpo(cfg, get_reward(m.reward, **m.params), model_dir=a.model_dir,
+                       train_path=a.train_path, method=a.method,
+                       out_dir=a.out_dir or Path("models") / a.method,
+                       results_dir=a.results_dir or Path("results/train") / a.method)
     print(json.dumps({k: v for k, v in metrics.items() if k != "final"}, indent=2))
     return metrics
 

@@ -18,44 +18,67 @@ How a verdict is reached (:func:`check` returns the path taken in ``Verdict.meth
    ``chain_sum``: "... problem: 0 - 4 - 8 =") into the answer would earn the reward.
    ``4 - 1 = 3`` is judged by its result ``3``.
 2. **Normalise** both strings (:func:`normalize_answer`): control characters, ``$``,
-   LaTeX spacing (``\\,`` ``\\!`` ``\\left``), ``\\dfrac``, degrees, a trailing ``%``, a leading
-   currency sign, unit words in ``\\text{}`` after a number, thousands separators
-   (``1,000`` -> ``1000``) and whitespace are dropped.
+   LaTeX spacing (``\\,`` ``\\!`` ``\\left``; a ``\\\\`` matrix row break is kept), ``\\dfrac``,
+   brace-less arguments (``\\frac \\pi4`` -> ``\\frac{\\pi}{4}``, ``\\sqrt2`` -> ``\\sqrt{2}``),
+   degrees, a trailing ``%``, a leading currency sign, unit words in ``\\text{}`` after a
+   number, thousands separators and whitespace are dropped. A comma with no space after it
+   (``1,000``, ``10,\\!080``) separates thousands; ``1, 250`` (a space) is a list. MATH also
+   writes lists without spaces (``70,110``), so when that number reading fails the list
+   reading is tried too. A prediction ``x = <value>`` (one variable) is judged by its value.
 3. **Fast paths**, no sympy: equal normalised strings -> True (``"exact"``); two integers are
    compared digit-wise without ``int()`` (so 5,000-digit numbers are fine); two plain numbers
    (decimals, ``a/b``, ``\\frac{a}{b}``) are compared as fractions, exactly when both are exact
-   and within a relative ``1e-6`` when either is a decimal (``0.333333`` = ``1/3``, as
-   math-verify's rounding does) (``"numeric"``); two single letters (multiple choice) compare
+   and within a relative ``1e-6`` of the gold, at every scale, when either is a decimal
+   (``0.333333`` = ``1/3``; ``.0000673`` != ``.0000672``) (``"numeric"``); numerals with a
+   base subscript (``2112_6``) by value and base (``"numeric"``, see :func:`_compare_based`:
+   math-verify drops the subscript); two single letters (multiple choice) compare
    case-insensitively (``"choice"``); two hexadecimal literals compare as integers.
 4. **math-verify** (sympy) otherwise: numeric and LaTeX equivalence (``\\sqrt{4}`` = ``2``,
-   ``(3, \\pi/2)`` = ``\\left( 3, \\frac{\\pi}{2} \\right)``) (``"sympy"``).
+   ``(3, \\pi/2)`` = ``\\left( 3, \\frac{\\pi}{2} \\right)``) (``"sympy"``), with its unit
+   stripping off (it read ``2+3m`` as 5 and ``3c`` as 3; see :mod:`hmpo._verify_worker`).
 
 Why our own time guards: math-verify's timeouts use ``signal.alarm``, which only works in the
 main thread (elsewhere it raises), and nothing interrupts a single C-level big-integer
 operation (``9^{9^{9^9}}`` never returns). So math-verify runs with its timeouts off, under
-our own per-comparison budget (:func:`_with_budget`, 1 s, any thread: the comparison runs in a
-worker process that is killed when the budget runs out), and only on inputs that pass
-:func:`sympy_safe` (short, shallow nesting, no power towers, no huge powers or factorials,
-no sums/integrals/limits); anything else is judged by the exact and numeric comparisons
-only (``"guarded"``). A comparison that runs out of budget is False (``"timeout"``) and is
-not retried. Completions are scanned from their last 100k characters. Any unexpected
-exception gives False (``"error"``). The first sympy comparison starts the worker process,
-which imports math-verify (~1-2 s, outside the budget).
+our own per-comparison budget (:func:`_with_budget`, 1 s, any thread), and only on inputs
+that pass :func:`sympy_safe` (short, shallow nesting, no power towers, no huge powers or
+factorials, no sums/integrals/limits); anything else is judged by the exact and numeric
+comparisons only (``"guarded"``). A comparison that runs out of budget is False
+(``"timeout"``) and is not retried. Completions are scanned from their last 100k characters.
+Any unexpected exception gives False (``"error"``).
+
+**The worker** (:class:`_SympyWorker`) is ``python -m hmpo._verify_worker``, a subprocess
+talking JSON lines over pipes, killed when the budget runs out; an idle spare takes over at
+once. It is not a ``multiprocessing`` child, whose ``spawn`` start re-imports the caller's
+``__main__`` (a script piped to ``python -`` made it die, and every symbolic verdict was a
+silent False; an unguarded script was re-run), so it works from any caller: a script, stdin,
+a notebook, a thread, a subprocess, a DataLoader worker (daemonic or forked). The first
+sympy comparison starts it (~1-2 s, outside the budget; :func:`warm_up` does it earlier).
+**A machinery failure is never a verdict**: if the worker cannot start or dies mid-request,
+the comparison runs in this process (without a budget; its inputs passed
+:func:`sympy_safe`), counted in :func:`machinery_failures` and logged once as a warning.
 
 Cost: the fast paths take ~5 microseconds per call for a synthetic completion (``A: 4``);
 a sympy comparison ~0.05-50 ms (parses are cached: a gold is parsed once per run).
 
-Measure the per-call time::
+Measure the per-call time, and check the verdicts on the real benchmark files::
 
     python -m hmpo.verify
+    OMP_NUM_THREADS=1 python scripts/check_verify.py --data ../shared/data
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
+import json
 import logging
-import multiprocessing
+import os
 import re
+import select
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -75,6 +98,7 @@ SYMPY_MAX_POWER_DIGITS = 100_000  # a power b^e may have at most e * digits(b) <
 SYMPY_BUDGET_S = 1.0  # wall-clock budget of one sympy comparison, in any thread
 NUMERIC_MAX_CHARS = 1_000  # longer non-integer numbers are compared as strings only
 DECIMAL_REL_TOL = 1e-6
+_REL_TOL = Fraction(str(DECIMAL_REL_TOL))  # exactly 1/10^6, not the float
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +114,14 @@ class Verdict:
     method: str
 
 
-class _Timeout(BaseException):
-    """Raised by the interval timer; a BaseException so `except Exception` in sympy can't eat it."""
-
-
 # --------------------------------------------------------------------------- normalisation
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_LATEX_SPACING = re.compile(r"\\[,;:! ]|\\q?quad(?![A-Za-z])|~")
+# A `\\` row break is matched first so that its second backslash is never read as the
+# spacing command `\ ` (that turned `6 \\ 3 \\ 0` into a different expression).
+_LATEX_SPACING = re.compile(r"(\\\\)|\\[,;:! ]|\\q?quad(?![A-Za-z])|~")
+# `\!` glues digit groups (MATH writes `10,\!080` and `111, \! 111`): a comma so glued is a
+# thousands separator, while a comma followed by a plain space separates list items.
+_GLUED_COMMA = re.compile(r",\s*\\!\s*|\{,\}")
 _LATEX_SIZING = re.compile(
     r"\\(?:left|right|displaystyle|textstyle|[bB]igg?[lr]?)(?![A-Za-z])"
 )
@@ -108,6 +133,12 @@ _UNIT_AFTER_NUMBER = re.compile(
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _WHITESPACE = re.compile(r"\s+")
 _DFRAC = re.compile(r"\\[dt]frac(?![A-Za-z])")
+# Brace-less arguments (`\frac \pi4`, `\frac12`, `\sqrt\pi`): math-verify's repair of them is
+# wrong (it read `\frac \pi4 + 2` as 2, so the sign-flipped answer was accepted); one token
+# per argument, as LaTeX reads them.
+_TOKEN = r"(?:\{[^{}]*\}|\\[A-Za-z]+|[0-9A-Za-z])"
+_BARE_FRAC = re.compile(rf"\\frac\s*(?=[^{{\s]|\{{[^{{}}]*\}}\s*[^{{\s])({_TOKEN})\s*({_TOKEN})")
+_BARE_SQRT = re.compile(rf"\\sqrt\s*(?=[^{{\[\s])({_TOKEN})")
 _PERCENT = re.compile(r"\\?%$")
 _CURRENCY = re.compile(r"^(?:\\\$|\$)\s*")
 _CHOICE = re.compile(r"\(([A-Za-z])\)")
@@ -124,13 +155,21 @@ def _unwrap_math(s: str) -> str:
     return s
 
 
-def clean_answer(s: str) -> str:
-    """Light normalisation that keeps LaTeX meaning (what sympy parses). See normalize_answer."""
+def clean_answer(s: str, thousands: bool = True) -> str:
+    """Light normalisation that keeps LaTeX meaning (what sympy parses). See normalize_answer.
+
+    With `thousands`, a number written with comma groups and no space after the commas
+    (`1,000`, `10,\\!080`) loses its commas; `1, 250` (a space) is a list and stays.
+    """
     s = _CONTROL.sub("", s).replace("\u2212", "-").strip().rstrip(".").strip()
     s = _unwrap_math(s)
-    s = _LATEX_SPACING.sub(" ", s)
+    s = _GLUED_COMMA.sub(",", s)
+    s = _LATEX_SPACING.sub(_spacing, s)
     s = _LATEX_SIZING.sub("", s)
     s = _DFRAC.sub(r"\\frac", s)
+    if "\\frac" in s or "\\sqrt" in s:
+        s = _BARE_FRAC.sub(lambda m: f"\\frac{{{_unbrace(m[1])}}}{{{_unbrace(m[2])}}}", s)
+        s = _BARE_SQRT.sub(lambda m: f"\\sqrt{{{_unbrace(m[1])}}}", s)
     s = _DEGREES.sub("", s)
     s = _UNIT_AFTER_NUMBER.sub("", s)
     m = _TEXT_WRAPPED.fullmatch(s.strip())
@@ -139,9 +178,20 @@ def clean_answer(s: str) -> str:
     s = s.strip().rstrip(".").strip()
     s = _PERCENT.sub("", s).strip()  # 50\% -> 50
     s = _CURRENCY.sub("", s)  # \$18 -> 18
-    if _THOUSANDS.fullmatch(s.replace(" ", "")):
-        s = s.replace(",", "").replace(" ", "")
+    if thousands and _THOUSANDS.fullmatch(s.strip()):  # `1,000`, not the list `1, 250`
+        s = s.replace(",", "")
     return s.strip()
+
+
+def _unbrace(token: str) -> str:
+    return token[1:-1] if token.startswith("{") else token
+
+
+def _spacing(m: re.Match) -> str:
+    """A `\\\\` row break stays, `\\!` (negative space) goes, other spacing becomes a space."""
+    if m.group(1):
+        return m.group(1)
+    return "" if m.group(0) == "\\!" else " "
 
 
 def normalize_answer(s: str) -> str:
@@ -188,7 +238,7 @@ def unevaluated_arithmetic(answer: str) -> bool:
     >>> unevaluated_arithmetic("-12"), unevaluated_arithmetic("3/4"), unevaluated_arithmetic("x+1")
     (False, False, False)
     """
-    rhs = clean_answer(answer).rsplit("=", 1)[-1]
+    rhs = _cached_clean(answer).rsplit("=", 1)[-1]
     return _UNEVALUATED.fullmatch(_PARENS_AND_SPACE.sub("", rhs)) is not None
 
 
@@ -230,6 +280,57 @@ def _as_number(key: str) -> tuple[Fraction, bool] | None:
     return None
 
 
+# A numeral with a base subscript, `2112_6`, `4210_{7}`, `152A_{11}`, `0.0011_{2}` (MATH's
+# forms): math-verify drops the subscript (it accepted `2112_7` for `2112_6`), so these are
+# decided here. At least one decimal digit, so a subscripted variable `a_{12}` is not one.
+_BASED = re.compile(r"([+-]?)(?=[0-9A-Za-z.]*\d)([0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)_\{?(\d{1,2})\}?")
+
+
+def _based_value(sign: str, digits: str, base: int) -> int | None:
+    """The integer a based numeral stands for, or None (a fraction point, invalid digits)."""
+    if not 2 <= base <= 36 or "." in digits:
+        return None
+    try:
+        value = int(digits, base)
+    except ValueError:
+        return None
+    return -value if sign == "-" else value
+
+
+def _compare_based(pred_key: str, gold_key: str) -> bool | None:
+    """The verdict when either key is a based numeral, else None.
+
+    Two based numerals are equal when they stand for the same number (`11_2` = `3_{10}`), or
+    when neither can be evaluated and they are written alike. A based numeral and a plain
+    integer are equal when the digits are the same (the question names the base: `2112`
+    answers "in base 6"); the decimal value does not count (`476` is not `2112_6`, which
+    would accept a restated question).
+    """
+    pb, gb = _BASED.fullmatch(pred_key), _BASED.fullmatch(gold_key)
+    if pb is None and gb is None:
+        return None
+    if pb is not None and gb is not None:
+        pv = _based_value(pb.group(1), pb.group(2), int(pb.group(3)))
+        gv = _based_value(gb.group(1), gb.group(2), int(gb.group(3)))
+        if pv is not None and gv is not None:
+            return pv == gv
+        return _digits(pb.group(1), pb.group(2)) == _digits(gb.group(1), gb.group(2)) and (
+            int(pb.group(3)) == int(gb.group(3)))
+    based, plain = (pb, gold_key) if pb is not None else (gb, pred_key)
+    if not re.fullmatch(r"[+-]?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?", plain) or not re.search(
+            r"\d", plain):
+        return None  # an expression: sympy decides (it reads the based side without the base)
+    sign = "-" if plain.startswith("-") else ""
+    return _digits(based.group(1), based.group(2)) == _digits(sign, plain.lstrip("+-"))
+
+
+def _digits(sign: str, digits: str) -> str:
+    digits = digits.lower()
+    if "." not in digits:
+        digits = digits.lstrip("0") or "0"
+    return digits if digits == "0" else ("-" if sign == "-" else "") + digits
+
+
 def _fast_compare(pred_key: str, gold_key: str) -> tuple[bool, str] | None:
     """A decisive (verdict, method) without sympy, or None when sympy must decide."""
     if pred_key == gold_key:
@@ -241,7 +342,11 @@ def _fast_compare(pred_key: str, gold_key: str) -> tuple[bool, str] | None:
         (pv, p_exact), (gv, g_exact) = p, g
         if p_exact and g_exact:
             return (pv == gv, "numeric")
-        return (abs(pv - gv) <= Fraction(DECIMAL_REL_TOL) * max(1, abs(gv)), "numeric")
+        # relative to the gold, at every scale: `.0000673` is not `.0000672`
+        return (abs(pv - gv) <= _REL_TOL * abs(gv), "numeric")
+    based = _compare_based(pred_key, gold_key)
+    if based is not None:
+        return based, "numeric"
     if _HEX.fullmatch(pred_key) and _HEX.fullmatch(gold_key) and len(pred_key) < NUMERIC_MAX_CHARS:
         return (int(pred_key, 16) == int(gold_key, 16), "numeric")  # sympy reads 0x1f as 0*x*1*f
     if len(pred_key) == 1 and len(gold_key) == 1 and pred_key.isalpha() and gold_key.isalpha():
@@ -390,136 +495,290 @@ def _exps_in(s: str) -> Iterator[str]:
 
 
 def _compare(pred: str, gold: str) -> tuple[bool, str]:
-    """math-verify's verdict on two answers (runs inside the sympy worker process)."""
-    mv = _math_verify()
-    g, p = _parse(gold), _parse(pred)
-    if not g or not p:
-        return False, "unparsed"
-    return bool(mv.verify(list(g), list(p), timeout_seconds=None)), "sympy"
+    """math-verify's verdict on two answers, in this process (see :mod:`hmpo._verify_worker`)."""
+    from hmpo import _verify_worker
+
+    return _verify_worker.compare(pred, gold)
 
 
-def _worker_main(conn: Any) -> None:
-    """The sympy worker: warm math-verify up, then answer (pred, gold) requests until EOF."""
-    _math_verify()
-    conn.send("ready")
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg == "clear":
-            _parse.cache_clear()
-            conn.send("cleared")
-            continue
-        try:
-            out = _compare(*msg)
-        except Exception:  # any sympy failure is a False verdict
-            out = (False, "error")
-        conn.send(out)
+class _WorkerFailed(Exception):
+    """The comparison machinery failed (not the comparison): the worker can't start or died."""
+
+
+# Events where the machinery, not the answer, failed; see machinery_failures().
+_FAILURES: dict[str, int] = {"start_failed": 0, "worker_died": 0, "in_process": 0}
+_FAILURE_LOGGED = False
+
+
+def _machinery_failed(kind: str, reason: str) -> None:
+    """Count a machinery failure; the first one of the process is logged as a warning."""
+    global _FAILURE_LOGGED
+    _FAILURES[kind] += 1
+    if not _FAILURE_LOGGED:
+        _FAILURE_LOGGED = True
+        logger.warning(
+            "hmpo.verify: %s; symbolic comparisons now run in this process, without a time "
+            "budget (verdicts stay right; counts in hmpo.verify.machinery_failures())", reason)
+    else:
+        logger.debug("hmpo.verify: %s", reason)
+
+
+def machinery_failures() -> dict[str, int]:
+    """How often the sympy worker failed (``start_failed``, ``worker_died``) and how many
+    comparisons therefore ran in this process (``in_process``). All zero in a healthy run."""
+    return dict(_FAILURES)
+
+
+@dataclass
+class _Child:
+    """One worker process: its pipes (in ``proc``), unread output and whether it said ready."""
+
+    proc: Any
+    errlog: Any  # a temporary file holding its stderr, read back if it fails to start
+    buf: bytes = b""
+    ready: bool = False
 
 
 class _SympyWorker:
-    """One worker process that runs the sympy comparisons, killed when one exceeds its budget.
+    """A ``python -m hmpo._verify_worker`` process that runs the sympy comparisons, and a spare.
 
     Why a process: math-verify's own timeouts use ``signal.alarm`` (main thread only), and an
     exception injected into a thread can land while that thread holds a lock (an earlier
     watchdog design deadlocked that way). A process can be killed from any thread and leaves
-    nothing behind; the next comparison starts a new one (~1-2 s, outside the budget).
-    Requests are serialised by a lock held only by ordinary code.
+    nothing behind.
+
+    Why a plain subprocess and not ``multiprocessing``: its ``spawn``/``forkserver`` children
+    re-import the caller's ``__main__`` (a script piped to ``python -`` cannot be re-imported,
+    an unguarded script is re-run), and ``fork`` copies other threads' held locks. This child's
+    main module is :mod:`hmpo._verify_worker`, whoever the caller is, and it works inside
+    daemonic processes (DataLoader workers) too.
+
+    Why a spare: a killed worker's replacement takes ~1-2 s to import math-verify, which would
+    land on the next comparison. A second, idle process (~60 MB) is started once the first is
+    ready and takes over at once when the active one is killed; a new spare is then started.
+
+    Cannot deadlock: requests are serialised by a lock held only by ordinary code, every wait
+    on a pipe has a deadline (``select``), and a fork resets the lock and drops the parent's
+    processes in the child (``os.register_at_fork``). A worker exits on EOF, i.e. with us.
     """
 
-    STARTUP_S = 60.0
+    STARTUP_S = 60.0  # importing math-verify takes ~1-2 s; generous for a loaded machine
+    MAX_DEATHS = 10  # after this many crashed workers, stop restarting (in-process from then)
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._proc: Any = None
-        self._conn: Any = None
+        self._active: _Child | None = None
+        self._spare: _Child | None = None
+        self._disabled: str | None = None  # why the worker is not used any more
+        self._deaths = 0
 
-    def _ensure(self) -> None:
-        if self._proc is not None and self._proc.is_alive():
+    # -- one child process (called with the lock held)
+    @staticmethod
+    def _spawn() -> _Child:
+        """Start a worker without waiting for it (it imports math-verify, ~1-2 s)."""
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if not sys.executable:
+            raise _WorkerFailed("no Python executable to start the sympy worker with")
+        errlog = tempfile.TemporaryFile()
+        try:
+            # cwd=root: `-m` puts the cwd first on sys.path, so the child imports this very
+            # hmpo package, not one that shadows it in the caller's directory.
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "hmpo._verify_worker"], cwd=root, bufsize=0,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog)
+        except OSError as e:
+            errlog.close()
+            raise _WorkerFailed(f"the sympy worker could not be started: {e}") from e
+        return _Child(proc, errlog)
+
+    @staticmethod
+    def _kill(child: _Child | None) -> None:
+        if child is None:
             return
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child,), daemon=True,
-                           name="hmpo-verify-sympy")
-        proc.start()
-        child.close()
-        if not parent.poll(self.STARTUP_S) or parent.recv() != "ready":
-            proc.kill()
-            raise RuntimeError("the sympy worker process did not start")
-        self._proc, self._conn = proc, parent
+        try:
+            child.proc.kill()
+            child.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):  # pragma: no cover - already gone
+            pass
+        for f in (child.proc.stdin, child.proc.stdout, child.errlog):
+            try:
+                f.close()
+            except (OSError, ValueError):  # pragma: no cover
+                pass
 
-    def _stop(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.join()
-        self._proc = self._conn = None
+    @staticmethod
+    def _send(child: _Child, msg: Any) -> None:
+        data = json.dumps(msg).encode() + b"\n"
+        try:
+            while data:
+                data = data[child.proc.stdin.write(data) or 0:]
+        except (OSError, ValueError) as e:  # BrokenPipeError: the worker died
+            raise _WorkerFailed(f"the sympy worker's pipe broke: {e}") from e
 
+    @staticmethod
+    def _read(child: _Child, seconds: float) -> Any:
+        """The next message, or None when `seconds` pass first. Raises _WorkerFailed on EOF."""
+        deadline = time.monotonic() + seconds
+        try:
+            fd = child.proc.stdout.fileno()
+            while b"\n" not in child.buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    return None
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise _WorkerFailed("the sympy worker exited (its pipe closed)")
+                child.buf += chunk
+        except (OSError, ValueError) as e:
+            raise _WorkerFailed(f"the sympy worker's pipe broke: {e}") from e
+        line, _, child.buf = child.buf.partition(b"\n")
+        return json.loads(line)
+
+    def _await_ready(self, child: _Child) -> None:
+        try:
+            ready = self._read(child, self.STARTUP_S)
+        except _WorkerFailed:
+            ready = None
+        if ready == "ready":
+            child.ready = True
+            return
+        try:
+            child.proc.kill()
+            child.proc.wait(timeout=10)
+            child.errlog.seek(0, os.SEEK_END)
+            child.errlog.seek(max(0, child.errlog.tell() - 2000))
+            tail = child.errlog.read().decode(errors="replace").strip()
+        except (OSError, ValueError, subprocess.TimeoutExpired):  # pragma: no cover
+            tail = ""
+        self._kill(child)
+        raise _WorkerFailed(f"the sympy worker did not start (exit code "
+                            f"{child.proc.returncode}): {tail[-500:] or 'no output'}")
+
+    # -- the active worker and its spare (called with the lock held)
+    def _ensure_ready(self) -> _Child:
+        """A running worker that said "ready" (the spare, or a new one); else _WorkerFailed."""
+        if self._active is not None and self._active.proc.poll() is not None:
+            self._kill(self._active)  # died while idle (killed from outside): replace it
+            self._active = None
+        if self._active is None:
+            spare, self._spare = self._spare, None
+            if spare is not None and spare.proc.poll() is None:
+                self._active = spare
+            else:
+                self._kill(spare)
+                self._active = self._spawn()
+        if not self._active.ready:
+            child, self._active = self._active, None
+            self._await_ready(child)
+            self._active = child
+        if self._spare is None:
+            try:
+                self._spare = self._spawn()
+            except _WorkerFailed:
+                pass  # found out, and reported, if it is ever needed
+        return self._active
+
+    def _ensure_or_disable(self) -> _Child:
+        if self._disabled is not None:
+            raise _WorkerFailed(self._disabled)
+        try:
+            return self._ensure_ready()
+        except _WorkerFailed as e:
+            self._disabled = str(e)  # do not start a doomed process on every call
+            _machinery_failed("start_failed", str(e))
+            raise
+
+    def _drop_active(self) -> None:
+        self._kill(self._active)
+        self._active = None
+
+    # -- public
     def compare(self, pred: str, gold: str, seconds: float) -> tuple[bool, Any]:
-        """(timed_out, (verdict, method)); the worker is killed when `seconds` run out."""
+        """(timed_out, (verdict, method)); the worker is killed when `seconds` run out.
+
+        Raises _WorkerFailed when the worker cannot be used (the caller compares in-process).
+        """
         with self._lock:
-            self._ensure()
-            self._conn.send((pred, gold))
-            if self._conn.poll(seconds):
-                return False, self._conn.recv()
-            self._stop()
-            return True, None
+            child = self._ensure_or_disable()
+            try:
+                self._send(child, ["cmp", pred, gold])
+                answer = self._read(child, seconds)
+            except _WorkerFailed as e:
+                self._drop_active()
+                self._deaths += 1
+                if self._deaths >= self.MAX_DEATHS:
+                    self._disabled = f"the sympy worker died {self._deaths} times"
+                _machinery_failed("worker_died", str(e))
+                raise
+            if answer is None:
+                self._drop_active()  # the spare takes over at the next comparison
+                return True, None
+            return False, (bool(answer[0]), str(answer[1]))
+
+    def warm_up(self) -> bool:
+        """Start the worker now (outside any budget); False if it cannot be used."""
+        with self._lock:
+            try:
+                self._ensure_or_disable()
+            except _WorkerFailed:
+                return False
+            return True
 
     def clear(self) -> None:
         """Empty the worker's parse cache (cold-cache benchmarks and tests)."""
         with self._lock:
-            if self._proc is not None and self._proc.is_alive():
-                self._conn.send("clear")
-                self._conn.recv()
+            child = self._active  # a spare, or a worker not ready yet, has an empty cache
+            if child is not None and child.ready and child.proc.poll() is None:
+                try:
+                    self._send(child, ["clear"])
+                    self._read(child, self.STARTUP_S)
+                except _WorkerFailed:
+                    self._drop_active()
+
+    def close(self) -> None:
+        """Stop the worker and the spare (at exit; a later comparison starts new ones)."""
+        with self._lock:
+            self._drop_active()
+            self._kill(self._spare)
+            self._spare = None
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock, and forget (without killing) the parent's workers."""
+        self._lock = threading.Lock()
+        for child in (self._active, self._spare):
+            if child is not None:  # close our copies of its pipes only: the parent's lives on
+                for f in (child.proc.stdin, child.proc.stdout):
+                    try:
+                        os.close(f.fileno())
+                    except (OSError, ValueError):
+                        pass
+        self._active = self._spare = None
 
 
 _WORKER = _SympyWorker()
+atexit.register(_WORKER.close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _WORKER.after_fork_in_child())
+
+
+def warm_up() -> bool:
+    """Start the sympy worker now, so that the first symbolic comparison does not wait ~1-2 s
+    for it. True if it runs; False if it cannot (comparisons then run in this process)."""
+    return _WORKER.warm_up()
 
 
 def _with_budget(pred: str, gold: str, seconds: float) -> tuple[bool, Any]:
     """Compare in the worker process under a wall-clock budget: (timed_out, result).
 
-    Where no child process can be started (inside a daemonic process), the comparison runs
-    in-process without a budget: its inputs already passed :func:`sympy_safe`.
+    If the worker cannot be used (it cannot start, or it died), the comparison runs in this
+    process without a budget (its inputs already passed :func:`sympy_safe`), counted and
+    logged once: a broken machinery never turns into a silent False.
     """
     try:
         return _WORKER.compare(pred, gold, seconds)
-    except (AssertionError, OSError, RuntimeError):
+    except _WorkerFailed:
+        _FAILURES["in_process"] += 1
         return False, _compare(pred, gold)
-
-
-class _DropTimeoutDisabledWarning(logging.Filter):
-    """math-verify warns once that its timeouts are off; that is deliberate here (see above)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Timeout is disabled" not in record.getMessage()
-
-
-for _name in ("math_verify.parser", "math_verify.grader"):
-    logging.getLogger(_name).addFilter(_DropTimeoutDisabledWarning())
-
-
-@functools.lru_cache(maxsize=1)
-def _math_verify() -> Any:
-    """Import math-verify and warm its parser up once, outside any time budget (~1 s)."""
-    import math_verify
-
-    math_verify.parse("\\boxed{\\frac{1}{2}+x}", parsing_timeout=None)
-    return math_verify
-
-
-@functools.lru_cache(maxsize=8192)
-def _parse(s: str) -> tuple:
-    """math-verify's parse of one answer (LaTeX first, then plain expression), cached."""
-    mv = _math_verify()
-    return tuple(
-        mv.parse(
-            "\\boxed{" + s + "}",
-            extraction_config=[mv.LatexExtractionConfig(boxed_match_priority=0),
-                               mv.ExprExtractionConfig()],
-            parsing_timeout=None,  # signal-based: breaks outside the main thread
-        )
-    )
 
 
 _TIMED_OUT: set[tuple[str, str]] = set()  # pairs that exceeded the budget once: not retried
@@ -545,7 +804,9 @@ def _sympy_compare(pred: str, gold: str) -> tuple[bool, str]:
 
 def clear_caches() -> None:
     """Forget cached parses, normalisations and timed-out pairs (for benchmarks and tests)."""
-    _parse.cache_clear()
+    from hmpo import _verify_worker
+
+    _verify_worker.parse.cache_clear()
     _cached_compare.cache_clear()
     _clean_and_key.cache_clear()
     _TIMED_OUT.clear()
@@ -581,6 +842,36 @@ def _uncached(s: str) -> tuple[str, str]:
     return cleaned, _key(cleaned)
 
 
+def _cached_clean(s: str) -> str:
+    """clean_answer(s), from the cache unless `s` is long (a long one would evict the golds)."""
+    return _clean_and_key(s)[0] if len(s) <= 512 else clean_answer(s)
+
+
+def _cached_key(s: str) -> str:
+    """normalize_answer(s), cached like :func:`_cached_clean`."""
+    return _clean_and_key(s)[1] if len(s) <= 512 else normalize_answer(s)
+
+
+_VARIABLE_IS = re.compile(r"\s*(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\s*=(?!=)")
+
+
+def _compare_cleaned(pred_clean: str, pred_key: str, gold_clean: str,
+                     gold_key: str) -> tuple[bool, str]:
+    fast = _fast_compare(pred_key, gold_key)
+    if fast is not None:
+        return fast
+    return _sympy_compare(pred_clean, gold_clean)
+
+
+def _as_list(raw: str, cleaned: str) -> str | None:
+    """The list reading (`70, 110`) of an answer that :func:`clean_answer` read as a number
+    with thousands separators (`70,110` -> `70110`), else None."""
+    if "," not in raw or "," in cleaned or len(raw) > 512:
+        return None
+    listed = clean_answer(raw, thousands=False)
+    return listed.replace(",", ", ") if listed != cleaned else None
+
+
 def answers_equivalent(predicted: str, gold: str) -> tuple[bool, str]:
     """Compare two already-extracted answers: (verdict, method). Never raises."""
     try:
@@ -592,12 +883,23 @@ def answers_equivalent(predicted: str, gold: str) -> tuple[bool, str]:
         gold_clean, gold_key = _clean_and_key(g) if len(g) <= 512 else _uncached(g)
         if not pred_key or not gold_key:
             return False, "no_answer" if not pred_key else "error"
-        fast = _fast_compare(pred_key, gold_key)
-        if fast is not None:
-            return fast
-        return _sympy_compare(pred_clean, gold_clean)
-    except _Timeout:  # pragma: no cover - only if the timer fires outside _sympy_compare
-        return False, "timeout"
+        m = _VARIABLE_IS.match(pred_clean)
+        if m and "=" not in gold_key and "=" not in pred_clean[m.end():]:
+            # `x = 3` for the gold `3`: judged by its value here, as math-verify would, so
+            # that a value only the fast paths can judge (`\frac{1}{2004!}`) is judged too
+            pred_clean = pred_clean[m.end():].strip()
+            pred_key = _key(pred_clean)
+        ok, method = _compare_cleaned(pred_clean, pred_key, gold_clean, gold_key)
+        if not ok and ("," in p or "," in g):
+            # `70,110` is a number or a list (MATH writes both): the number reading failed,
+            # so try the list reading of whichever side was read as a number
+            pred_list, gold_list = _as_list(p, pred_clean), _as_list(g, gold_clean)
+            if pred_list or gold_list:
+                pc, gc = pred_list or pred_clean, gold_list or gold_clean
+                ok2, method2 = _compare_cleaned(pc, _key(pc), gc, _key(gc))
+                if ok2:
+                    return ok2, method2
+        return ok, method
     except Exception:  # noqa: BLE001 - a verifier must never raise into the trainer
         logger.debug("verify failed", exc_info=True)
         return False, "error"
@@ -620,7 +922,7 @@ def check(completion: Any, gold: Any) -> Verdict:
         if predicted is None:
             return Verdict(False, None, "no_answer")
         if (len(predicted) <= 512 and _OPERATOR_CHAR.search(predicted, 1)
-                and _as_number(normalize_answer(gold_text)) is not None
+                and _as_number(_cached_key(gold_text)) is not None
                 and unevaluated_arithmetic(predicted)):
             return Verdict(False, predicted, "unevaluated")
         ok, method = answers_equivalent(predicted, gold_text)

@@ -42,9 +42,12 @@ import json
 import shutil
 
 import pandas as pd
+from IPython.display import display
 
 from hmpo.config import load_config, write_resolved
 from hmpo.evaluate import write_text_atomic
+from hmpo.fixed_budgets import measure_budgets
+from hmpo.plots import plot_styles
 
 cfg = load_config(params_path, profile=profile)
 if cfg.base_model.kind == "tiny":
@@ -59,7 +62,19 @@ else:
     metrics = {"kind": cfg.base_model.kind, "source": str(src)}
     write_resolved(cfg, "results/base_model")
     write_text_atomic(Path("results/base_model/metrics.json"), json.dumps(metrics, indent=2) + "\n")
+# the fixed-budget sweep's budgets: percentiles of the correct response lengths on training prompts
+budgets = measure_budgets(cfg, "models/base", "data/processed/train.jsonl",
+                          out_path="results/base_model/budgets.json")
 {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+
+# %% [markdown]
+# ## Fixed budgets for the `hmpo_fixed_p*` methods
+# Percentiles of the lengths of the base model's *correct* responses on training prompts
+# (`hmpo.fixed_budgets`; the median of all responses would be pulled down by short wrong ones).
+
+# %%
+pd.Series({**budgets["budgets_tokens"], "correct_share": budgets["correct_share"],
+           "median_tokens_all": budgets["median_tokens_all"]})
 
 # %% [markdown]
 # ## SFT loss
@@ -81,6 +96,27 @@ pd.DataFrame({k: metrics[k]["accuracy_by_difficulty"] for k in ("eval", "transfe
 
 # %%
 pd.Series({k: v for k, v in metrics.get("eval", {}).items() if not isinstance(v, dict)})
+
+# %% [markdown]
+# ## Trace styles: the accuracy-length trade-off below the reliable trace
+# Per difficulty (number of operations k) and per style of the sampled completions: share of
+# samples, accuracy, mean tokens. `verbose` and `minimal` write every step; `early` answers
+# after fewer step lines than k (0 lines = a direct answer), so its answer line absorbs the
+# operations it skipped. Then the teacher-forced per-line accuracy of each style (the model
+# fed the true trace: is its most likely state / answer digit right?) and, for early answers,
+# by the number of operations the answer line absorbs: the structural limit.
+
+# %%
+if "eval" in metrics and "styles" in metrics["eval"]:
+    styles = metrics["eval"]["styles"]
+    table = pd.DataFrame({(k, st): cell for k, per in styles.items() for st, cell in per.items()}).T
+    table.index.names = ["difficulty", "style"]
+    display(table[["share", "accuracy", "mean_tokens", "n"]].round(3))
+    tf = metrics["eval"]["teacher_forced_lines"]
+    display(pd.DataFrame(tf["lines"]).rename_axis("difficulty").round(3))
+    display(pd.Series(tf["early_answer_by_absorbed"], name="early answer accuracy")
+            .rename_axis("operations absorbed").round(3))
+    display(plot_styles(styles))
 
 # %% [markdown]
 # ## Two sampled completions

@@ -14,13 +14,15 @@
 # ---
 
 # %% [markdown]
-# # 03 · Train one method (stage `train`, one run per method)
+# # 03 · Train one method (stage `train`, one stage per method, one run per training seed)
 #
 # GRPO from `models/base` on `data/processed/train.jsonl`, with the reward of `method`
 # (`methods.<method>` in params.yaml: HMPO or one of the peer length rewards;
-# `multistage` = sample, SFT on the shortest correct solutions, then GRPO). The computation is
-# `hmpo.train.train_method`; it writes `models/<method>/` and `results/train/<method>/`
-# (metrics.json with wall / CPU seconds, per-step dvclive logs under `live/`).
+# `multistage` = sample, SFT on the shortest correct solutions, then GRPO), once per seed of
+# `train.seeds`, `workers` runs at a time (`hmpo.runs.train_seeds`). Each run writes
+# `models/<method>/seed<s>/` and `results/train/<method>/seed<s>/` (metrics.json with wall /
+# CPU seconds, per-step dvclive logs under `live/`). A fixed-budget method with
+# `budget_percentile` takes its budget from `results/base_model/budgets.json`.
 #
 # Pipeline: `dvc repro train@hmpo` (one per method). Here: set `method`, run top to bottom.
 
@@ -43,23 +45,23 @@ import pandas as pd
 from hmpo.config import load_config
 from hmpo.plots import plot_training_curves
 from hmpo.report import load_train_log
-from hmpo.train import train_method
+from hmpo.runs import resolve_budget, train_seeds
 
 cfg = load_config(params_path, profile=profile)
-print(f"{method}: {cfg.methods[method]}" if method in cfg.methods else method)
-metrics = train_method(cfg, method, model_dir="models/base",
-                       train_path="data/processed/train.jsonl",
-                       out_dir=f"models/{method}", results_dir=f"results/train/{method}")
-pd.Series({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
+print(f"{method}: {resolve_budget(cfg, method).methods[method]}, seeds {cfg.train.seeds}")
+runs = train_seeds(cfg, method)
+pd.DataFrame({run: {k: v for k, v in m.items() if not isinstance(v, (dict, list))}
+              for run, m in runs.items()})
 
 # %% [markdown]
 # ## Training curves
 # Mean completion length, share of correct rollouts and the group budget b (the median length
-# of the correct rollouts; logged for every method as a diagnostic) per rollout step.
+# of the correct rollouts; logged for every method as a diagnostic) per rollout step, one
+# faint line per seed and their smoothed mean.
 
 # %%
-log = load_train_log(f"results/train/{method}")
-plot_training_curves({method: log})
+logs = {run: load_train_log(f"results/train/{method}/{run}") for run in runs}
+plot_training_curves({method: logs})
 
 # %%
-log.tail()
+pd.concat({run: log.tail(3) for run, log in logs.items()})

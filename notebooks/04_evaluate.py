@@ -14,13 +14,16 @@
 # ---
 
 # %% [markdown]
-# # 04 · Evaluate one model (stage `evaluate`, one run per model)
+# # 04 · Evaluate one model (stage `evaluate`, one stage per model, every training seed)
 #
-# `model` = "base" or a method. For every set in `evaluate.sets`, `hmpo.evaluate.evaluate_model`
-# samples `evaluate.n_samples` completions per problem (the same seed for every model),
-# verifies them and writes `results/evaluate/<model>/metrics/<set>.json` (accuracy, mean and
-# median tokens, bootstrap 95% CIs over problems, per-difficulty breakdown) and
-# `results/evaluate/<model>/samples/<set>.jsonl` (every sample).
+# `model` = "base" or a method. For every run of the model (the base model, or one run per
+# training seed) and every set in `evaluate.sets`, `hmpo.evaluate.evaluate_model` samples
+# `evaluate.n_samples` completions per problem (the same problems and sampling seed for every
+# model, so comparisons are paired) and writes
+# `results/evaluate/<model>[/seed<s>]/metrics/<set>.json` (accuracy, mean and median tokens,
+# bootstrap 95% CIs over problems, per-difficulty breakdown) and
+# `.../samples/<set>.jsonl` (every sample). `hmpo.runs.evaluate_runs` runs them
+# `workers` at a time.
 #
 # Pipeline: `dvc repro evaluate@hmpo`. Here: set `model`, run top to bottom.
 
@@ -42,29 +45,29 @@ import pandas as pd
 from IPython.display import display
 
 from hmpo.config import load_config, write_resolved
-from hmpo.evaluate import eval_paths, evaluate_model, model_dir_for
+from hmpo.evaluate import eval_paths
 from hmpo.plots import plot_difficulty_lengths
+from hmpo.runs import eval_run_dir, evaluate_runs
 
 cfg = load_config(params_path, profile=profile)
-out_dir = f"results/evaluate/{model}"
-model_dir = model_dir_for(cfg, model)
-write_resolved(cfg, out_dir)
-metrics = {s: evaluate_model(cfg, model_dir, s, out_dir=out_dir) for s in cfg.evaluate.sets}
-pd.DataFrame({s: {k: m[k] for k in ("n_problems", "accuracy", "accuracy_ci", "mean_tokens",
-                                    "mean_tokens_ci", "median_tokens", "finished_rate")}
-              for s, m in metrics.items()}).T
+write_resolved(cfg, f"results/evaluate/{model}")
+runs = evaluate_runs(cfg, model)
+pd.DataFrame({(run, s): {k: m[k] for k in ("n_problems", "accuracy", "accuracy_ci", "mean_tokens",
+                                           "mean_tokens_ci", "median_tokens", "finished_rate")}
+              for run, per_set in runs.items() for s, m in per_set.items()}).T
 
 # %% [markdown]
-# ## Length and accuracy per difficulty
+# ## Length and accuracy per difficulty (first run)
 
 # %%
-for s, m in metrics.items():
-    display(plot_difficulty_lengths({model: m["by_difficulty"]}, s))
+first = next(iter(runs))
+for s, m in runs[first].items():
+    display(plot_difficulty_lengths({f"{model} {first}": m["by_difficulty"]}, s))
 
 # %% [markdown]
 # ## A few samples
 
 # %%
-samples = pd.read_json(eval_paths(out_dir, cfg.evaluate.sets[0])[1], lines=True)
+samples = pd.read_json(eval_paths(eval_run_dir(model, first), cfg.evaluate.sets[0])[1], lines=True)
 with pd.option_context("display.max_colwidth", 200):
-    display(samples[["id", "sample", "n_tokens", "correct", "completion"]].head(6))
+    display(samples[["id", "sample", "n_tokens", "finished", "correct", "completion"]].head(6))

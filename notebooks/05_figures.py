@@ -16,11 +16,15 @@
 # %% [markdown]
 # # 05 · Report and figures (stage `figures`)
 #
-# Collects every evaluation and training cost and writes, with `hmpo.report.write_report`:
-# `results/summary.json` (deterministic), `results/costs.json`, the results table
-# (`results/results_table.{md,csv,tex}`) and the claims table (`results/claims.{md,json}`:
-# each paper claim reproduced / not reproduced / untestable here, computed from the numbers).
-# Then the figures (`hmpo.plots`) into `results/figures/png/`.
+# Collects every evaluation (every model, every training seed) and training cost and writes,
+# with `hmpo.report.write_report`: `results/summary.json` (across-seed means, seed spread, CIs
+# over problems and seeds; deterministic), `results/costs.json`, the results table
+# (`results/results_table.{md,csv,tex}`), every method against hmpo as paired differences
+# (`results/comparisons.{md,csv}`) and the claims table (`results/claims.{md,json}`: each
+# paper claim reproduced / contradicted / inconclusive / untestable here, by rules stated
+# before the results, from paired bootstraps over problems and seeds). Then the flat headline
+# metrics (`results/metrics/<model>.json`, what `dvc metrics show` prints) and the figures
+# (`hmpo.plots`) into `results/figures/png/`.
 #
 # Pipeline: `dvc repro figures`. Here: run top to bottom once every model is evaluated.
 
@@ -40,6 +44,7 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 from IPython.display import Markdown, display
 
 from hmpo.config import load_config, write_resolved
+from hmpo.headline import write_headlines
 from hmpo.plots import (
     plot_costs,
     plot_difficulty_lengths,
@@ -47,12 +52,14 @@ from hmpo.plots import (
     plot_reward_shape,
     plot_training_curves,
 )
-from hmpo.report import load_train_log, table_markdown, write_report
+from hmpo.report import table_markdown, write_report
 
 cfg = load_config(params_path, profile=profile)
 write_resolved(cfg, "results/figures")
 report = write_report(cfg, "results")
 summary, costs = report["summary"], report["costs"]
+# the flat headline numbers `dvc metrics show` prints (one small file per model)
+write_headlines(summary, costs, "results/metrics")
 
 # %% [markdown]
 # ## Results
@@ -74,8 +81,7 @@ main = summary["main_set"]
 by_difficulty = {m: report["evaluations"][m][main]["by_difficulty"]
                  for m in ("base", "hmpo") if m in report["evaluations"]}
 figures = {f"pareto_{s}": plot_pareto(summary, s) for s in summary["eval_sets"]}
-figures["training_curves"] = plot_training_curves(
-    {m: load_train_log(f"results/train/{m}") for m in cfg.methods})
+figures["training_curves"] = plot_training_curves(report["train_logs"])
 figures["difficulty_base_vs_hmpo"] = plot_difficulty_lengths(by_difficulty, main)
 figures["reward_shape"] = plot_reward_shape().figure
 figures["costs"] = plot_costs(costs)

@@ -1,284 +1,428 @@
-"""hmpo.report and the results figures of hmpo.plots, on hand-made metrics."""
+"""hmpo.report (seeds, paired statistics, tables, write_report) and the results figures of
+hmpo.plots, on hand-made results in the pipeline's layout; the claim rules are in
+test_claims.py."""
 
 import json
+import math
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from hmpo.evaluate import summarize_samples
 from hmpo.report import (
-    NOT_REPRODUCED,
-    REPRODUCED,
-    UNTESTABLE,
+    TIMING_FIELDS,
     build_summary,
-    claims_markdown,
     collect_costs,
     collect_evaluations,
-    evaluate_claims,
+    comparisons_markdown,
+    comparisons_table,
+    cost_to_compression,
     load_train_log,
+    load_train_logs,
     pareto_front,
+    problem_matrices,
+    reference_length,
     results_table,
     round_floats,
     table_latex,
     table_markdown,
+    time_to_length,
     train_cost,
+    training_seeds,
     write_report,
 )
 
 SETS = ["synthetic_eval", "synthetic_transfer"]
+N = 40  # problems per set
 
 
-def _m(acc, tokens, ci=0.05, difficulty=None):
-    """A metrics.json as hmpo.evaluate writes it (only the fields the report reads)."""
-    return {"accuracy": acc, "accuracy_ci": [acc - ci, acc + ci], "mean_tokens": tokens,
-            "mean_tokens_ci": [tokens - 2, tokens + 2], "median_tokens": tokens,
-            "n_problems": 100, "finished_rate": 1.0,
-            "by_difficulty": difficulty or {"2": {"n_problems": 100, "accuracy": acc,
-                                                  "mean_tokens": tokens}}}
+# --------------------------------------------------------------------------- fixtures
+def _const(value, n_seeds=1, n=N):
+    """A zero-variance (seeds x problems) matrix: every problem and seed at ``value``."""
+    return np.full((n_seeds, n), float(value))
 
 
-def _evals(**models):
-    """{model: (acc, tokens)} -> evaluations on both sets (transfer: 20% longer, 0.1 less acc)."""
-    return {name: {"synthetic_eval": _m(a, t), "synthetic_transfer": _m(a - 0.1, 1.2 * t)}
-            for name, (a, t) in models.items()}
+def _model(acc, tok, n_seeds=1):
+    return {"accuracy": _const(acc, n_seeds), "tokens": _const(tok, n_seeds)}
 
 
-def _cost(wall, cpu):
-    return {"train_seconds": wall, "train_cpu_seconds": cpu, "device_seconds": wall}
+def _mats(set_name="synthetic_eval", **models):
+    """{set: {"ids", model: {"accuracy", "tokens"}}} from {model: (acc, tok) or dict}."""
+    per = {m: (v if isinstance(v, dict) else _model(*v)) for m, v in models.items()}
+    return {set_name: {"ids": [f"p{i}" for i in range(N)], **per}}
 
 
-COSTS = {"base": _cost(None, None), "hmpo": _cost(100.0, 150.0),
-         "multistage": _cost(180.0, 260.0)}
+def _summary_of(matrices, sets=None):
+    """A summary whose per-set numbers are the matrices' means (one "run" per seed row)."""
+    sets = sets or list(matrices)
+    evals = {}
+    for s in sets:
+        for m, d in matrices[s].items():
+            if m == "ids":
+                continue
+            runs = evals.setdefault(m, {})
+            for i in range(d["accuracy"].shape[0]):
+                run = "base" if m == "base" else str(i)
+                runs.setdefault(run, {})[s] = {
+                    "accuracy": float(d["accuracy"][i].mean()),
+                    "mean_tokens": float(d["tokens"][i].mean()),
+                    "median_tokens": float(np.median(d["tokens"][i])),
+                    "finished_rate": 1.0, "n_problems": d["accuracy"].shape[1]}
+    return build_summary(evals, profile="smoke", seed=0, sets=sets, matrices=matrices,
+                         train_seeds=[0], n_boot=300)
 
 
-def _summary(evals, sets=SETS):
-    return build_summary(evals, profile="smoke", seed=0, sets=sets)
+def _samples(rng, acc, tok, n=N, k=4, difficulty=2, tok_sd=0.0):
+    """Per-sample rows for ``n`` problems x ``k`` samples: correct with probability ``acc``."""
+    rows = []
+    for i in range(n):
+        for j in range(k):
+            rows.append({"id": f"p{i}", "sample": j, "difficulty": difficulty + i % 2,
+                         "completion": "x", "n_tokens": int(max(1, round(rng.normal(tok, tok_sd)))),
+                         "finished": True, "correct": bool(rng.random() < acc)})
+    return rows
 
 
-def _verdicts(summary, costs=COSTS, **kw):
-    return {c["id"]: c["verdict"] for c in evaluate_claims(summary, costs, **kw)}
+def _write_eval(root, model, seed, set_name, rows):
+    d = root / "evaluate" / model if seed is None else root / "evaluate" / model / f"seed{seed}"
+    (d / "samples").mkdir(parents=True, exist_ok=True)
+    (d / "metrics").mkdir(parents=True, exist_ok=True)
+    (d / "samples" / f"{set_name}.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+    m = summarize_samples(rows, n_bootstrap=50, seed=0)
+    (d / "metrics" / f"{set_name}.json").write_text(json.dumps(m))
+    return m
+
+
+def _write_train(root, method, seed, wall, lengths, step_s=1.0, stages=None):
+    d = root / "train" / method / f"seed{seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    metrics = {"wall_s": wall, "cpu_s": 1.5 * wall, "device_s": wall}
+    if stages:
+        metrics["stages"] = stages
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    live = d / "live" / "plots" / "metrics"
+    (live / "hmpo").mkdir(parents=True, exist_ok=True)
+    (live / "time").mkdir(parents=True, exist_ok=True)
+    steps = range(1, len(lengths) + 1)
+    (live / "hmpo" / "length_mean.tsv").write_text(
+        "timestamp\tstep\tlength_mean\n"
+        + "".join(f"0\t{s}\t{v}\n" for s, v in zip(steps, lengths, strict=True)))
+    (live / "hmpo" / "accuracy.tsv").write_text(
+        "timestamp\tstep\taccuracy\n" + "".join(f"0\t{s}\t0.5\n" for s in steps))
+    (live / "time" / "step_s.tsv").write_text(
+        "timestamp\tstep\tstep_s\n" + "".join(f"0\t{s}\t{step_s}\n" for s in steps))
+
+
+def _cfg(methods, seeds=(0, 1, 2), seed=7):
+    return SimpleNamespace(
+        profile="smoke", seed=seed, evaluate=SimpleNamespace(sets=SETS),
+        train=SimpleNamespace(seeds=list(seeds)),
+        methods={m: SimpleNamespace(**{"reward": m, "multistage": False, "params": {},
+                                       "budget_percentile": None, **kw})
+                 for m, kw in methods.items()})
 
 
 # --------------------------------------------------------------------------- summary
-def test_summary_compression_and_top_level_main_set():
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.5, 70.0)))
-    assert s["main_set"] == "synthetic_eval" and s["eval_sets"] == SETS
+def _runs(**models):
+    """{model: {run: {set: metrics}}} from {model: [(acc, tok) per seed]}."""
+    out = {}
+    for name, per_seed in models.items():
+        for i, (a, t) in enumerate(per_seed):
+            run = "base" if name == "base" else str(i)
+            out.setdefault(name, {})[run] = {
+                s: {"accuracy": a - (0.1 if s == SETS[1] else 0), "mean_tokens": t * (
+                    1.2 if s == SETS[1] else 1), "median_tokens": t, "finished_rate": 1.0,
+                    "n_problems": N, "accuracy_ci": [a - 0.05, a + 0.05],
+                    "mean_tokens_ci": [t - 2, t + 2]} for s in SETS}
+    return out
+
+
+def test_summary_means_over_seeds_with_spread_and_per_seed_values():
+    s = build_summary(_runs(base=[(0.5, 100.0)], hmpo=[(0.4, 60.0), (0.5, 70.0), (0.6, 80.0)]),
+                      profile="smoke", seed=0, sets=SETS, train_seeds=[0, 1, 2])
     hm = s["methods"]["hmpo"]
-    assert hm["compression"] == pytest.approx(0.3)  # 1 - 70/100
+    assert hm["accuracy"] == pytest.approx(0.5) and hm["mean_tokens"] == pytest.approx(70.0)
+    assert hm["compression"] == pytest.approx(0.3)  # 1 - 70/100 (across-seed means)
     assert hm["sets"]["synthetic_transfer"]["compression"] == pytest.approx(0.3)  # 84 vs 120
-    assert s["methods"]["base"]["compression"] == 0.0
-    assert hm["accuracy"] == hm["sets"]["synthetic_eval"]["accuracy"] == 0.5
-    assert hm["accuracy_ci"] == [0.45, 0.55]
+    assert hm["n_seeds"] == 3 and hm["accuracy_seed_sd"] == pytest.approx(0.1)
+    assert hm["mean_tokens_seed_sd"] == pytest.approx(10.0)
+    assert hm["per_seed"]["2"] == {"accuracy": 0.6, "mean_tokens": 80.0,
+                                   "compression": 0.2, "finished_rate": 1.0}
+    base = s["methods"]["base"]
+    assert base["n_seeds"] == 1 and base["accuracy_seed_sd"] is None
+    assert base["compression"] == 0.0 and s["train_seeds"] == [0, 1, 2]
+    # without samples and with several seeds there is no honest interval
+    assert hm["accuracy_ci"] is None and base["accuracy_ci"] == [0.45, 0.55]
+
+
+def test_summary_cis_combine_problems_and_seeds():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.2, 0.9, N)
+    same = np.tile(p, (3, 1))
+    spread = same + np.array([[-0.1], [0.0], [0.1]])
+    m = {"synthetic_eval": {"ids": list(range(N)), "base": {"accuracy": p[None], "tokens":
+                                                            _const(50)},
+                            "a": {"accuracy": same, "tokens": _const(30, 3)},
+                            "b": {"accuracy": spread, "tokens": _const(30, 3)}}}
+    s = _summary_of(m)
+    ci_a, ci_b = s["methods"]["a"]["accuracy_ci"], s["methods"]["b"]["accuracy_ci"]
+    assert ci_a[0] <= s["methods"]["a"]["accuracy"] <= ci_a[1]
+    assert ci_b[1] - ci_b[0] > 1.5 * (ci_a[1] - ci_a[0])  # seed spread widens the interval
+    assert s["methods"]["b"]["accuracy_seed_sd"] == pytest.approx(0.1)
+    assert s["methods"]["a"]["mean_tokens_ci"] == [30.0, 30.0]
 
 
 def test_summary_main_set_falls_back_to_first_set_and_no_base_means_no_compression():
-    s = build_summary({"hmpo": {"gsm8k": _m(0.3, 200.0)}}, profile="x", seed=1, sets=["gsm8k"])
-    assert s["main_set"] == "gsm8k"
-    assert s["methods"]["hmpo"]["compression"] is None
+    runs = {"hmpo": {"0": {"gsm8k": {"accuracy": 0.3, "mean_tokens": 200.0, "n_problems": 5}}}}
+    s = build_summary(runs, profile="x", seed=1, sets=["gsm8k"])
+    assert s["main_set"] == "gsm8k" and s["methods"]["hmpo"]["compression"] is None
 
 
 def test_summary_missing_set_fails():
+    runs = {"hmpo": {"0": {"synthetic_eval": {"accuracy": 0.5, "mean_tokens": 10.0}}}}
     with pytest.raises(ValueError, match="synthetic_transfer"):
-        _summary({"hmpo": {"synthetic_eval": _m(0.5, 10.0)}})
+        build_summary(runs, profile="x", seed=0, sets=SETS)
 
 
 def test_summary_is_rounded_and_byte_stable():
-    e = _evals(base=(1 / 3, 100.0 / 7), hmpo=(0.123456789, 9.87654321))
-    a = json.dumps(_summary(e), sort_keys=True)
-    assert a == json.dumps(_summary(e), sort_keys=True)
-    assert _summary(e)["methods"]["base"]["accuracy"] == 0.3333
+    e = _runs(base=[(1 / 3, 100.0 / 7)], hmpo=[(0.123456789, 9.87654321)])
+    a = json.dumps(build_summary(e, profile="p", seed=0, sets=SETS), sort_keys=True)
+    assert a == json.dumps(build_summary(e, profile="p", seed=0, sets=SETS), sort_keys=True)
+    assert json.loads(a)["methods"]["base"]["accuracy"] == 0.3333
 
 
 def test_round_floats_rejects_nan_and_normalises_negative_zero():
     assert round_floats({"a": [-0.0, 1.23456], "b": None}) == {"a": [0.0, 1.2346], "b": None}
     assert str(round_floats(-0.00001)) == "0.0"
+    assert round_floats({"x": np.float64(0.5), "n": np.int64(3)}) == {"x": 0.5, "n": 3}
     with pytest.raises(ValueError, match="non-finite"):
         round_floats({"a": float("nan")})
 
 
+def test_training_seeds_falls_back_to_the_seed():
+    assert training_seeds(SimpleNamespace(seed=4, train=SimpleNamespace())) == [4]
+    assert training_seeds(SimpleNamespace(seed=4, train=SimpleNamespace(seeds=[0, 1]))) == [0, 1]
+
+
 # --------------------------------------------------------------------------- costs / inputs
-def test_train_cost_reads_hmpo_train_metrics():
+def test_train_cost_reads_hmpo_train_and_multistage_metrics():
     assert train_cost({"wall_s": 12.5, "cpu_s": 20, "device_s": 50.0, "final": {}}) == {
-        "train_seconds": 12.5, "train_cpu_seconds": 20.0, "device_seconds": 50.0}
-    # no device_s (one process): device seconds are the wall seconds
-    assert train_cost({"wall_s": 3})["device_seconds"] == 3.0
-    assert train_cost({"wall_s": 3})["train_cpu_seconds"] is None
+        "train_seconds": 12.5, "train_cpu_seconds": 20.0, "device_seconds": 50.0,
+        "pre_rl_seconds": 0.0}
+    assert train_cost({"wall_s": 3})["device_seconds"] == 3.0  # one process: wall seconds
+    ms = {"wall_s": 100.0, "stages": {"sample": {"wall_s": 30.0}, "sft": {"wall_s": 20.0},
+                                      "rl": {"wall_s": 50.0}}}
+    assert train_cost(ms)["pre_rl_seconds"] == 50.0
     with pytest.raises(ValueError, match="wall_s"):
         train_cost({"steps": []})
 
 
-def test_load_train_log_merges_dvclive_series(tmp_path):
-    root = tmp_path / "hmpo" / "live" / "plots" / "metrics" / "hmpo"
-    root.mkdir(parents=True)
-    (root / "length_mean.tsv").write_text("timestamp\tstep\tlength_mean\n1\t0\t50\n2\t1\t40\n")
-    (root / "accuracy.tsv").write_text("timestamp\tstep\taccuracy\n1\t1\t0.5\n2\t0\t0.25\n")
-    log = load_train_log(tmp_path / "hmpo")
-    assert list(log.columns) == ["step", "completion_length", "accuracy"]  # no budget logged
-    assert log["step"].tolist() == [0, 1] and log["accuracy"].tolist() == [0.25, 0.5]
+def test_collect_costs_means_and_per_seed(tmp_path):
+    for seed, wall in ((0, 10.0), (1, 20.0)):
+        _write_train(tmp_path, "hmpo", seed, wall, [50, 40])
+    c = collect_costs(["hmpo"], tmp_path, seeds=[0, 1])
+    assert c["hmpo"]["train_seconds"] == 15.0 and c["hmpo"]["train_cpu_seconds"] == 22.5
+    assert c["hmpo"]["train_seconds_per_seed"] == {"0": 10.0, "1": 20.0}
+    assert c["base"]["train_seconds"] is None
+    with pytest.raises(FileNotFoundError, match=r"train@hmpo"):
+        collect_costs(["hmpo"], tmp_path, seeds=[0, 1, 2])
+
+
+def test_load_train_log_per_seed_dir_and_all_seeds(tmp_path):
+    _write_train(tmp_path, "hmpo", 0, 10.0, [50, 40, 30], step_s=2.0)
+    _write_train(tmp_path, "hmpo", 1, 10.0, [52, 41, 33])
+    log = load_train_log(tmp_path / "train" / "hmpo" / "seed0")
+    assert list(log.columns) == ["step", "completion_length", "accuracy", "step_seconds"]
+    assert log["completion_length"].tolist() == [50, 40, 30] and log["step_seconds"].iloc[0] == 2
+    logs = load_train_logs(["hmpo"], [0, 1], tmp_path)
+    assert set(logs["hmpo"]) == {0, 1} and logs["hmpo"][1]["completion_length"].iloc[2] == 33
     with pytest.raises(FileNotFoundError, match="train stage"):
-        load_train_log(tmp_path / "grpo")
+        load_train_log(tmp_path / "train" / "grpo" / "seed0")
 
 
 def test_collect_fails_naming_the_stage_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"evaluate@hmpo"):
-        collect_evaluations(["hmpo"], ["synthetic_eval"], tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"train@kimi"):
-        collect_costs(["kimi"], tmp_path)
+        collect_evaluations(["hmpo"], ["synthetic_eval"], tmp_path, seeds=[0])
     bad = tmp_path / "evaluate" / "base" / "metrics" / "synthetic_eval.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{truncated")
     with pytest.raises(ValueError, match="corrupt.*evaluate@base"):
         collect_evaluations(["base"], ["synthetic_eval"], tmp_path)
+    with pytest.raises(FileNotFoundError, match="samples"):
+        problem_matrices(["base"], ["synthetic_eval"], tmp_path)
 
 
-# --------------------------------------------------------------------------- claims
-def test_claims_reproduced_when_the_numbers_say_so():
-    s = _summary(_evals(base=(0.50, 100.0), hmpo=(0.498, 70.0), hmpo_fixed=(0.49, 95.0),
-                        hmpo_add=(0.49, 60.0), hmpo_add_ungated=(0.20, 30.0),
-                        multistage=(0.5, 72.0)))
-    v = _verdicts(s)
-    assert v == {"compression": REPRODUCED, "median_vs_fixed": REPRODUCED,
-                 "multiplicative_vs_additive": REPRODUCED, "single_stage_cheaper": REPRODUCED,
-                 "transfer": REPRODUCED}
+def test_problem_matrices_pair_by_problem_id_and_reject_other_problems(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = _samples(rng, 0.5, 30.0)
+    _write_eval(tmp_path, "base", None, "synthetic_eval", rows)
+    _write_eval(tmp_path, "hmpo", 0, "synthetic_eval", list(reversed(rows)))  # other order
+    m = problem_matrices(["base", "hmpo"], ["synthetic_eval"], tmp_path, seeds=[0])
+    assert m["synthetic_eval"]["ids"] == sorted(f"p{i}" for i in range(N))
+    assert np.array_equal(m["synthetic_eval"]["base"]["accuracy"],
+                          m["synthetic_eval"]["hmpo"]["accuracy"])
+    assert m["synthetic_eval"]["hmpo"]["tokens"].shape == (1, N)
+    _write_eval(tmp_path, "hmpo", 1, "synthetic_eval", rows[4:])  # one problem fewer
+    with pytest.raises(ValueError, match="same problems"):
+        problem_matrices(["base", "hmpo"], ["synthetic_eval"], tmp_path, seeds=[0, 1])
 
 
-def test_claims_not_reproduced_for_each_failing_rule():
-    # hmpo: only 10% shorter; fixed budget shorter still; every additive variant as accurate;
-    # multistage barely dearer; transfer: shorter but loses 5 pt
-    e = _evals(base=(0.5, 100.0), hmpo=(0.5, 90.0), hmpo_fixed=(0.5, 80.0),
-               hmpo_add=(0.5, 85.0), hmpo_add_ungated=(0.5, 70.0), multistage=(0.5, 80.0))
-    e["hmpo"]["synthetic_transfer"] = _m(0.35, 60.0)
-    costs = {**COSTS, "multistage": _cost(120.0, 160.0)}
-    v = _verdicts(_summary(e), costs)
-    assert set(v.values()) == {NOT_REPRODUCED}
+# --------------------------------------------------------------------------- time to compression
+def test_time_to_length_smoothing_pre_rl_and_never():
+    log = pd.DataFrame({"step": [1, 2, 3, 4, 5], "completion_length": [40., 20., 40., 20., 20.],
+                        "step_seconds": [1., 2., 3., 4., 5.]})
+    assert time_to_length(log, 25.0, window=1) == 3.0  # step 2: 1 + 2 s
+    assert time_to_length(log, 25.0, window=1, pre_rl_seconds=100.0) == 103.0
+    # a 2-step mean reaches 25 only at step 5 (20, 20): the one-step dip does not count
+    assert time_to_length(log, 25.0, window=2) == 15.0
+    assert time_to_length(log, 10.0, window=1) is None
+    # logged every 2 steps: each row stands for 2 rollout steps of step_seconds each
+    log2 = pd.DataFrame({"step": [2, 4], "completion_length": [40., 20.], "step_seconds": [1., 3.]})
+    assert time_to_length(log2, 25.0, window=1) == 8.0
+    # no step times: the RL seconds spread over the steps
+    log3 = log.drop(columns="step_seconds")
+    assert time_to_length(log3, 25.0, window=1, rl_seconds=50.0) == 20.0
 
 
-def test_compression_claim_thresholds_are_the_papers():
-    # 19% compression at exactly 0.7 pt loss: on the boundary, reproduced
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.493, 81.0)))
-    assert _verdicts(s)["compression"] == REPRODUCED
-    # 0.8 pt loss: not negligible by the paper's wording
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.492, 50.0)))
-    assert _verdicts(s)["compression"] == NOT_REPRODUCED
-    # a looser tolerance changes the verdict (the rule is a parameter, not a constant answer)
-    assert _verdicts(s, tol=0.01)["compression"] == REPRODUCED
-
-
-def test_multiplicative_claim_needs_an_actual_accuracy_advantage():
-    # hmpo ties every additive variant: no evidence that gating matters -> not reproduced
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.5, 70.0), hmpo_add=(0.5, 70.0),
-                        hmpo_add_ungated=(0.5, 60.0)))
-    assert _verdicts(s)["multiplicative_vs_additive"] == NOT_REPRODUCED
-    # hmpo much worse than one additive variant, better than the other -> not reproduced
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.4, 70.0), hmpo_add=(0.5, 70.0),
-                        hmpo_add_ungated=(0.1, 20.0)))
-    assert _verdicts(s)["multiplicative_vs_additive"] == NOT_REPRODUCED
-
-
-def test_differences_inside_the_confidence_intervals_are_not_evidence():
-    # hmpo 1.0 pt more accurate than hmpo_add_ungated (> 0.7 pt) but the CIs (+-5 pt) overlap,
-    # and 1 token shorter than hmpo_fixed with overlapping token CIs (+-2): neither claim holds
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.5, 70.0), hmpo_fixed=(0.5, 71.0),
-                        hmpo_add=(0.5, 70.0), hmpo_add_ungated=(0.49, 70.0)))
-    v = _verdicts(s)
-    assert v["multiplicative_vs_additive"] == NOT_REPRODUCED
-    assert v["median_vs_fixed"] == NOT_REPRODUCED
-    # the same gaps with tight CIs are evidence
-    for entry in s["methods"].values():
-        for row in entry["sets"].values():
-            for key in ("accuracy", "mean_tokens"):
-                row[f"{key}_ci"] = [row[key] - 0.001, row[key] + 0.001]
-    v = _verdicts(s)
-    assert v["multiplicative_vs_additive"] == v["median_vs_fixed"] == REPRODUCED
-
-
-def test_claims_untestable_when_inputs_are_absent():
-    s = build_summary({"base": {"gsm8k": _m(0.5, 100.0)}}, profile="p", seed=0, sets=["gsm8k"])
-    rows = evaluate_claims(s, {"base": COSTS["base"]})
-    assert [r["verdict"] for r in rows] == [UNTESTABLE] * 5
-    transfer = next(r for r in rows if r["id"] == "transfer")
-    assert "synthetic_transfer" in transfer["metric"]  # says why
-
-
-def test_accuracy_claims_untestable_when_base_solves_nothing():
-    s = _summary(_evals(base=(0.0, 100.0), hmpo=(0.0, 50.0), hmpo_fixed=(0.0, 90.0),
-                        hmpo_add=(0.0, 60.0), multistage=(0.0, 60.0)))
-    # transfer accuracy would be -0.1: give it a solvable base instead
-    s["methods"]["base"]["sets"]["synthetic_transfer"]["accuracy"] = 0.2
-    s["methods"]["hmpo"]["sets"]["synthetic_transfer"]["accuracy"] = 0.2
-    v = _verdicts(s)
-    assert v["compression"] == v["median_vs_fixed"] == v["multiplicative_vs_additive"] == UNTESTABLE
-    assert v["single_stage_cheaper"] == REPRODUCED  # cost does not need a solvable task
-    assert v["transfer"] == REPRODUCED  # 50% shorter on transfer at equal accuracy
-    assert "accuracy on synthetic_eval is 0" in evaluate_claims(s, COSTS)[0]["metric"]
-
-
-def test_claim_rows_carry_rule_metric_and_noise_note():
-    s = _summary(_evals(base=(0.50, 100.0), hmpo=(0.52, 70.0)))
-    row = evaluate_claims(s, COSTS)[0]
-    assert "19%" in row["rule"] and "0.7 pt" in row["rule"]
-    assert "30.0%" in row["metric"] and row["values"]["compression"] == pytest.approx(0.3)
-    assert "within sampling noise" in row["note"]  # CIs of 0.50 +- 0.05 and 0.52 +- 0.05
-    md = claims_markdown(evaluate_claims(s, COSTS), s)
-    assert md.count("\n| ") == 7 and "Profile `smoke`" in md  # header, rule, 5 claims
+def test_reference_length_and_cost_to_compression():
+    mk = lambda lengths: pd.DataFrame({"step": range(1, len(lengths) + 1),  # noqa: E731
+                                       "completion_length": lengths,
+                                       "step_seconds": [1.0] * len(lengths)})
+    logs = {"hmpo": {0: mk([100., 90., 70., 60.]), 1: mk([110., 70., 60., 50.])},
+            "multistage": {0: mk([60., 60., 55., 50.]), 1: mk([90., 90., 90., 90.])}}
+    ref = reference_length(logs, ["hmpo"])  # multistage starts after its SFT: not the base
+    assert ref == 105.0
+    costs = {"hmpo": {"pre_rl_seconds_per_seed": {"0": 0.0, "1": 0.0}},
+             "multistage": {"pre_rl_seconds_per_seed": {"0": 30.0, "1": 30.0}}}
+    t = cost_to_compression(logs, costs, ["hmpo", "multistage"], reference_tokens=ref,
+                            levels=(0.19, 0.4), window=1)
+    # 0.81 * 105 = 85.05: hmpo seed 0 at step 3, seed 1 at step 2; multistage seed 0 at step 1
+    assert t["hmpo"]["0.19"] == {"0": 3.0, "1": 2.0}
+    assert t["multistage"]["0.19"] == {"0": 31.0, "1": None}  # seed 1 never gets there
+    assert t["hmpo"]["0.4"] == {"0": 4.0, "1": 3.0}
 
 
 # --------------------------------------------------------------------------- tables
-def test_results_table_rows_and_deltas():
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.45, 60.0), multistage=(0.5, 80.0),
-                        hmpo_add=(0.5, 90.0)))
-    t = results_table(s, COSTS)
-    assert list(t["method"][:3]) == ["base", "hmpo", "multistage"] and len(t) == 8
+def test_results_table_rows_deltas_and_seed_sd():
+    s = build_summary(_runs(base=[(0.5, 100.0)], hmpo=[(0.4, 50.0), (0.5, 70.0)],
+                           multistage=[(0.5, 80.0), (0.5, 80.0)]),
+                      profile="smoke", seed=0, sets=SETS)
+    costs = {"base": {"train_seconds": None, "train_cpu_seconds": None},
+             "hmpo": {"train_seconds": 100.0, "train_cpu_seconds": 150.0},
+             "multistage": {"train_seconds": 180.0, "train_cpu_seconds": 260.0}}
+    t = results_table(s, costs)
+    assert list(t["method"][:3]) == ["base", "hmpo", "multistage"] and len(t) == 6
     hm = t[(t["set"] == "synthetic_eval") & (t["method"] == "hmpo")].iloc[0]
     assert hm["delta_acc_pt"] == pytest.approx(-5.0) and hm["compression"] == pytest.approx(0.4)
-    assert hm["train_seconds"] == 100.0
-    assert pd.isna(t.loc[0, "train_seconds"])  # base: no RL cost
+    assert hm["n_seeds"] == 2 and hm["mean_tokens_seed_sd"] == pytest.approx(14.1421, abs=1e-3)
+    assert hm["train_seconds"] == 100.0 and pd.isna(t.loc[0, "train_seconds"])
     md = table_markdown(t)
     assert md.count("### ") == 2 and "| hmpo " in md and "-5.0" in md and "+40.0" in md
+    assert "Tokens seed sd" in md and "14.1" in md and "seeds" in md.lower()
     tex = table_latex(t)
     assert tex.count(r"\begin{tabular}") == 2 and r"$\Delta$" in tex and r"\%" in tex
     body = "\n".join(ln for ln in tex.splitlines() if not ln.startswith("%"))
-    assert r"hmpo\_add &" in body and "_" not in body.replace(r"\_", "")  # escaped for LaTeX
+    assert "_" not in body.replace(r"\_", "")  # escaped for LaTeX
+
+
+def test_comparisons_table_every_model_vs_hmpo():
+    m = _mats(base=(0.8, 100.0), hmpo=(0.82, 60.0), kimi=(0.82, 60.0), grpo=(0.9, 95.0))
+    df = comparisons_table(m, ["base", "hmpo", "kimi", "grpo"], n_boot=200)
+    assert df["method"].tolist() == ["base", "kimi", "grpo"]
+    g = df[df["method"] == "grpo"].iloc[0]
+    assert g["delta_acc_pt"] == pytest.approx(8.0) and g["delta_tokens"] == pytest.approx(35.0)
+    assert g["delta_tokens_ci_low"] == pytest.approx(35.0) and not g["same_value"]
+    assert df[df["method"] == "kimi"].iloc[0]["same_value"]  # identical: the floor flag
+    md = comparisons_markdown(df)
+    assert "## synthetic_eval" in md and "| kimi " in md and "yes" in md
 
 
 def test_pareto_front():
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.5, 70.0), grpo=(0.55, 110.0),
-                        kimi=(0.4, 80.0), hmpo_add_ungated=(0.1, 20.0)))
-    # base is dominated by hmpo (shorter, as accurate); kimi by hmpo
+    s = build_summary(_runs(base=[(0.5, 100.0)], hmpo=[(0.5, 70.0)], grpo=[(0.55, 110.0)],
+                           kimi=[(0.4, 80.0)], hmpo_add_ungated=[(0.1, 20.0)]),
+                      profile="p", seed=0, sets=SETS)
     assert pareto_front(s, "synthetic_eval") == ["hmpo_add_ungated", "hmpo", "grpo"]
 
 
 # --------------------------------------------------------------------------- the whole report
+def _write_tree(root, seeds=(0, 1, 2)):
+    """A results tree in the pipeline's layout: base + hmpo, hmpo_add, a fixed budget and
+    multistage, three seeds each, two sets."""
+    rng = np.random.default_rng(0)
+    spec = {"base": (0.8, 60.0), "hmpo": (0.8, 30.0), "hmpo_add": (0.75, 28.0),
+            "hmpo_fixed_p50": (0.7, 35.0), "multistage": (0.8, 40.0)}
+    for s_i, set_name in enumerate(SETS):
+        for model, (acc, tok) in spec.items():
+            for seed in ([None] if model == "base" else seeds):
+                rows = _samples(rng, acc - 0.1 * s_i, tok * (1 + 0.5 * s_i), tok_sd=3.0)
+                _write_eval(root, model, seed, set_name, rows)
+    for model in spec:
+        if model == "base":
+            continue
+        for seed in seeds:
+            if model == "multistage":
+                _write_train(root, model, seed, 80.0 + seed, [40.0] * 20, step_s=1.0,
+                             stages={"sample": {"wall_s": 40.0}, "sft": {"wall_s": 10.0}})
+            else:
+                _write_train(root, model, seed, 30.0 + seed,
+                             list(np.linspace(60.0, 30.0, 20)), step_s=1.0)
+    (root / "base_model").mkdir()
+    (root / "base_model" / "budgets.json").write_text(
+        json.dumps({"budgets_tokens": {"p25": 20.0, "p50": 31.0, "p75": 45.0}}))
+    return spec
+
+
 def test_write_report_end_to_end(tmp_path):
-    e = _evals(base=(0.5, 100.0), hmpo=(0.5, 70.0), multistage=(0.5, 75.0))
-    for model, per_set in e.items():
-        for s, m in per_set.items():
-            p = tmp_path / "evaluate" / model / "metrics" / f"{s}.json"
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(json.dumps(m))
-    for method, secs in (("hmpo", 10.0), ("multistage", 25.0)):
-        p = tmp_path / "train" / method / "metrics.json"
-        p.parent.mkdir(parents=True)
-        p.write_text(json.dumps({"wall_s": secs, "cpu_s": secs * 1.5, "device_s": secs}))
-    cfg = SimpleNamespace(profile="smoke", seed=7, evaluate=SimpleNamespace(sets=SETS),
-                          methods={"hmpo": None, "multistage": None})
-    write_report(cfg, tmp_path)
+    spec = _write_tree(tmp_path)
+    cfg = _cfg({"hmpo": {}, "hmpo_add": {},
+                "hmpo_fixed_p50": {"reward": "hmpo_fixed", "budget_percentile": 50},
+                "multistage": {"reward": "grpo", "multistage": True}})
+    out = write_report(cfg, tmp_path, n_boot=300)
     first = (tmp_path / "summary.json").read_bytes()
-    write_report(cfg, tmp_path)
-    assert (tmp_path / "summary.json").read_bytes() == first
+    write_report(cfg, tmp_path, n_boot=300)
+    assert (tmp_path / "summary.json").read_bytes() == first  # deterministic
     summary = json.loads(first)
-    assert summary["seed"] == 7 and set(summary["methods"]) == {"base", "hmpo", "multistage"}
-    # the measured training cost per method (null for the base model, which is not trained)
-    assert summary["methods"]["hmpo"]["train_seconds"] == 10
-    assert summary["methods"]["multistage"]["train_cpu_seconds"] == 37.5
+    assert summary["seed"] == 7 and summary["train_seeds"] == [0, 1, 2]
+    assert set(summary["methods"]) == set(spec)
+    hm = summary["methods"]["hmpo"]
+    assert hm["n_seeds"] == 3 and set(hm["per_seed"]) == {"0", "1", "2"}
+    assert hm["accuracy"] == pytest.approx(np.mean([hm["per_seed"][s]["accuracy"]
+                                                    for s in "012"]), abs=1e-4)
+    assert hm["accuracy_ci"][0] <= hm["accuracy"] <= hm["accuracy_ci"][1]
+    assert hm["train_seconds"] == 31.0 and hm["train_seconds_per_seed"]["2"] == 32.0
     assert summary["methods"]["base"]["train_seconds"] is None
-    assert json.loads((tmp_path / "costs.json").read_text())["multistage"]["train_seconds"] == 25
-    claims = json.loads((tmp_path / "claims.json").read_text())
-    assert {c["id"]: c["verdict"] for c in claims}["single_stage_cheaper"] == REPRODUCED
-    for name in ("results_table.md", "results_table.csv", "results_table.tex", "claims.md"):
+    assert set(TIMING_FIELDS) <= set(hm)
+    costs = json.loads((tmp_path / "costs.json").read_text())
+    assert costs["multistage"]["pre_rl_seconds_per_seed"]["0"] == 50.0
+    claims = {c["id"]: c for c in json.loads((tmp_path / "claims.json").read_text())}
+    assert set(claims) == {"compression", "median_vs_fixed", "multiplicative_vs_additive",
+                           "single_stage_cheaper", "length_generalisation"}
+    # hmpo 60 -> 30 tokens: compression ~50%
+    assert claims["compression"]["values"]["compression"]["estimate"] == pytest.approx(0.5,
+                                                                                       abs=0.05)
+    # multistage sits at 40 tokens from step 1 (after 50 s of sampling + SFT); the reference
+    # is the single-stage runs' step-1 length (60): 0.81 * 60 = 48.6 tokens
+    cost = claims["single_stage_cheaper"]["values"]
+    assert cost["reference_tokens"] == pytest.approx(60.0)
+    assert cost["c0.19"]["multistage_seconds"]["0"] == 51.0
+    assert claims["median_vs_fixed"]["comparisons"][0]["budget_tokens"] == 31.0
+    comp = pd.read_csv(tmp_path / "comparisons.csv")
+    assert set(comp["method"]) == {"base", "hmpo_add", "hmpo_fixed_p50", "multistage"}
+    assert set(comp["set"]) == set(SETS)
+    for name in ("results_table.md", "results_table.csv", "results_table.tex", "claims.md",
+                 "comparisons.md"):
         assert (tmp_path / name).stat().st_size > 0
     assert not list(tmp_path.glob(".*.tmp"))
     assert (tmp_path / "figures" / "pareto.csv").read_text().startswith("method,accuracy")
+    # what the figures notebook uses
+    assert set(out["train_logs"]["hmpo"]) == {0, 1, 2}
+    bd = out["evaluations"]["hmpo"]["synthetic_eval"]["by_difficulty"]
+    assert set(bd) == {"2", "3"} and 0 <= bd["2"]["accuracy"] <= 1
+    assert math.isclose(out["evaluations"]["hmpo"]["synthetic_eval"]["accuracy"],
+                        hm["accuracy"])
 
 
 # --------------------------------------------------------------------------- figures
@@ -290,7 +434,8 @@ def _png(fig, path):
 def test_figures_render(tmp_path):
     from hmpo.plots import plot_costs, plot_difficulty_lengths, plot_pareto, plot_training_curves
 
-    s = _summary(_evals(base=(0.5, 100.0), hmpo=(0.5, 70.0), grpo=(0.55, 110.0)))
+    s = build_summary(_runs(base=[(0.5, 100.0)], hmpo=[(0.5, 70.0)], grpo=[(0.55, 110.0)]),
+                      profile="p", seed=0, sets=SETS)
     fig = plot_pareto(s)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "mean response tokens"
@@ -302,8 +447,6 @@ def test_figures_render(tmp_path):
             "grpo": pd.DataFrame({"step": [1, 2, 3], "completion_length": [50, 52, 55],
                                   "accuracy": [0.4, 0.5, 0.6]})}
     fig = plot_training_curves(logs)
-    budget_ax = fig.axes[2]
-    assert [ln.get_label() for ln in budget_ax.lines] == ["hmpo"]  # grpo logs no budget
     assert _png(fig, tmp_path / "t.png") > 1000
 
     bd = {"base": {"2": {"n_problems": 3, "accuracy": 0.5, "mean_tokens": 30.0},
@@ -313,8 +456,9 @@ def test_figures_render(tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["2", "3"]
     assert _png(fig, tmp_path / "d.png") > 1000
 
-    fig = plot_costs(COSTS)
+    costs = {"base": {"train_seconds": None, "train_cpu_seconds": None},
+             "hmpo": {"train_seconds": 100.0, "train_cpu_seconds": 150.0},
+             "multistage": {"train_seconds": 180.0, "train_cpu_seconds": 260.0}}
+    fig = plot_costs(costs)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["hmpo", "multistage"]
     assert _png(fig, tmp_path / "c.png") > 1000
-    with pytest.raises(ValueError):
-        plot_costs({"base": COSTS["base"]})

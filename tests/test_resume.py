@@ -17,7 +17,7 @@ import torch
 from test_train import even_length_correct, make_tiny_run, smoke_cfg
 from transformers import AutoModelForCausalLM, TrainerCallback
 
-from hmpo.train import train_method
+from hmpo.methods import train_method
 
 
 class Killed(RuntimeError):
@@ -43,7 +43,7 @@ def _history(res, name):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path):
-    model_dir, train = make_tiny_run(tmp_path / "data")
+    model_dir, train = make_tiny_run(tmp_path / "data", n_stop_ids=32)
     cfg = smoke_cfg(max_steps=4, save_steps=2, learning_rate=1e-3)
     kw = dict(model_dir=model_dir, train_path=train, correct_fn=even_length_correct)
 

@@ -17,6 +17,9 @@ import hmpo.rewards
 from hmpo.budget import factorize_groups, group_stats, hmpo_budget
 from hmpo.rewards import get_reward, hmpo_reward, list_rewards, token_reward
 
+# GRPO-LEAD with the earlier choices of this file (gate off, ddof 0, no answer = wrong)
+LEAD_POP = {"gate_tokens": None, "std": "population", "no_answer_reward": -1}
+
 COS45 = math.cos(math.pi / 4)  # 0.7071: the cosine at n = b/2
 
 
@@ -123,11 +126,12 @@ PEER_CASES = [
     # L_scale = 100, β = 1: |300 - 100|/100 = 2 -> 2 - 2 = 0
     ("shorterbetter", {"beta": 1.0, "length_scale": 100.0}, [1, 1], [100, 300], [0, 0],
      [2.0, 0.0]),
-    # GRPO-LEAD: correct {100, 200, 300}: std = 81.65, z = ∓1.2247, 0 -> exp(∓0.05·z); wrong -1
-    ("grpo_lead", {}, [1, 1, 1, 0], [100, 200, 300, 5], [0] * 4,
+    # GRPO-LEAD, gate off, population std (LEAD_POP): correct {100, 200, 300}: std = 81.65,
+    # z = ∓1.2247, 0 -> exp(∓0.05·z); wrong -1 (the authors' defaults: test_grpo_lead_*)
+    ("grpo_lead", LEAD_POP, [1, 1, 1, 0], [100, 200, 300, 5], [0] * 4,
      [math.exp(0.05 * math.sqrt(1.5)), 1.0, math.exp(-0.05 * math.sqrt(1.5)), -1.0]),
     # one correct: std 0 -> z = 0 -> exp(0) = 1
-    ("grpo_lead", {}, [1, 0], [100, 10], [0, 0], [1.0, -1.0]),
+    ("grpo_lead", LEAD_POP, [1, 0], [100, 10], [0, 0], [1.0, -1.0]),
     # GR³: mean_G L = 200 over all rollouts: 1/(1 + 0.33·0.5), 1/(1 + 0.33·1.5), wrong 0
     ("gr3", {}, [1, 1, 0], [100, 300, 200], G3, [1 / 1.165, 1 / 1.495, 0.0]),
     # all lengths 0: L/mean = 0/0 counts as 0 -> 1
@@ -434,7 +438,8 @@ def test_peers_match_reference(data):
     correct, lengths, groups = data
     for name in ["grpo", "kimi", "arora_zanette", "shorterbetter", "grpo_lead", "gr3",
                  "laser", "dapo_overlong"]:
-        got = get_reward(name)(correct, lengths, groups)
+        got = get_reward(name, **(LEAD_POP if name == "grpo_lead" else {}))(
+            correct, lengths, groups)
         assert np.all(np.isfinite(got))
         np.testing.assert_allclose(got, ref_peer(name, correct, lengths, groups), rtol=1e-9,
                                    atol=1e-9, err_msg=name)
@@ -513,3 +518,69 @@ def test_equal_float_lengths_give_zscore_zero(x, k):
     n, c, g = [x * 0.1] * k, [1] * k, [0] * k
     np.testing.assert_allclose(get_reward("grpo_lead")(c, n, g), 1.0, atol=1e-6)
     np.testing.assert_allclose(get_reward("arora_zanette")(c, n, g), 0.9, atol=1e-6)
+
+
+# ------------------------------------------------------------------- GRPO-LEAD, authors' code
+def _lead_reference(scores, lengths, index):
+    """The authors' get_reweight_rewards after their score mapping, transcribed by hand as a
+    plain loop (aeroplanepaper/GRPO-LEAD, verl/verl/trainer/main_ppo.py): score -1 (no answer)
+    -> 0, 0 (wrong) -> -1, 1 -> 1; gate on the three shortest; ddof-1 std, 1.0 below two."""
+    import math
+
+    rewards = [0.0 if s == -1 else -1.0 if s == 0 else 1.0 for s in scores]
+    for q in set(index):
+        g = [i for i, x in enumerate(index) if x == q]
+        shortest = sorted(lengths[i] for i in g)[:3] + [math.inf] * 3
+        if sum(shortest[:3]) / 3 <= 4000:
+            continue
+        ok = [i for i in g if rewards[i] > 0]
+        mean = sum(lengths[i] for i in ok) / len(ok) if ok else 0.0
+        sd = math.sqrt(sum((lengths[i] - mean) ** 2 for i in ok) / (len(ok) - 1)) \
+            if len(ok) > 1 else 1.0
+        for i in ok:
+            rewards[i] *= math.exp(-0.05 * (lengths[i] - mean) / (sd + 1e-6))
+    return rewards
+
+
+@pytest.mark.parametrize("scores, lengths, index, expected", [
+    # gate shut: the three shortest average 4000 (<= 4000): no reweighting at all
+    ([1, 1, 0, -1], [4000, 4000, 4000, 9000], [0] * 4, [1.0, 1.0, -1.0, 0.0]),
+    # gate open (shortest three average 5000): correct 5000 and 7000, mean 6000,
+    # sample std sqrt(2e6 / 1) = 1414.21; z = -/+0.70711; exp(0.05 * 0.70711) = 1.035988
+    ([1, 1, 0], [5000, 7000, 3000 + 3000 + 3000 - 0], [0] * 3, None),
+    # one correct rollout: std 1.0, z = 0 -> 1; no answer scores 0 before reweighting
+    ([1, -1, 0], [6000, 6000, 6000], [0] * 3, [1.0, 0.0, -1.0]),
+])
+def test_grpo_lead_matches_the_authors_code(scores, lengths, index, expected):
+    got = get_reward("grpo_lead")(scores, lengths, index)
+    ref = _lead_reference(scores, lengths, index)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    if expected is not None:
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_grpo_lead_hand_computed_open_gate():
+    r = get_reward("grpo_lead")([1, 1, 0], [5000, 7000, 9000], [0, 0, 0])
+    sd = (2e6) ** 0.5
+    np.testing.assert_allclose(r, [np.exp(0.05 * 1000 / (sd + 1e-6)),
+                                   np.exp(-0.05 * 1000 / (sd + 1e-6)), -1.0], rtol=1e-12)
+
+
+def test_grpo_lead_equals_the_authors_code_on_random_groups():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 12))
+        scores = rng.choice([-1, 0, 1], size=n).tolist()
+        lengths = rng.integers(1000, 12000, size=n).tolist()
+        index = rng.integers(0, 3, size=n).tolist()
+        np.testing.assert_allclose(get_reward("grpo_lead")(scores, lengths, index),
+                                   _lead_reference(scores, lengths, index), rtol=1e-10)
+
+
+def test_grpo_lead_switches_give_the_earlier_behaviour():
+    # gate off, population std, no answer = wrong: the formula this file tested before
+    old = get_reward("grpo_lead", **LEAD_POP)
+    np.testing.assert_allclose(old([1, 1, -1], [100, 300, 50], [0, 0, 0]),
+                               [np.exp(0.05), np.exp(-0.05), -1.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="std"):
+        get_reward("grpo_lead", std="ddof2")

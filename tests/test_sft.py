@@ -58,9 +58,18 @@ def test_stage_outputs(run_a, smoke_cfg):
         assert m["mean_tokens"] > 0 and m["length_ratio"] == pytest.approx(
             m["mean_tokens"] / m["mean_minimal_tokens"])
     rows = list(csv.DictReader(open(d / "results" / "sft_loss.csv")))
-    assert [int(r["step"]) for r in rows] == list(range(1, smoke_cfg.base_model.sft_steps + 1))
+    b = smoke_cfg.base_model
+    # phase 1 (verbose traces) then phase 2 (the mix with early answers), one step axis
+    assert [int(r["step"]) for r in rows] == list(range(1, b.sft_steps + b.sft_mix_steps + 1))
+    assert [int(r["phase"]) for r in rows] == [1] * b.sft_steps + [2] * b.sft_mix_steps
     losses = [float(r["loss"]) for r in rows]
-    assert max(losses[-3:]) < losses[0]  # it learned something
+    assert max(losses[b.sft_steps - 3:b.sft_steps]) < losses[0]  # it learned something
+    styles = m["styles"]  # per difficulty and style: shares sum to 1 per difficulty
+    for k, per in styles.items():
+        assert sum(c["share"] for c in per.values()) == pytest.approx(1.0), k
+    tf = on_disk["eval"]["teacher_forced_lines"]
+    assert set(tf["lines"]) == {"minimal", "verbose", "early"}
+    assert all(0.0 <= v <= 1.0 for v in tf["early_answer_by_absorbed"].values())
     resolved = json.loads((d / "results" / "config.resolved.json").read_text())
     assert resolved["base_model"]["sft_steps"] == smoke_cfg.base_model.sft_steps
 

@@ -245,3 +245,74 @@ def test_token_parts(token, parts):
 def test_every_composite_token_has_parts():
     composite = [t for t in S.VOCAB if S.token_parts(t) is not None]
     assert len(composite) == 100 + 180 + 10 + 10  # states, operations, end markers, digits
+
+
+# --------------------------------------------------------------------------- early answers
+def _problem(k: int = 4, seed: int = 1) -> S.Problem:
+    return S.random_problem(random.Random(seed), k)
+
+
+def test_early_answer_writes_some_steps_then_absorbs_the_rest_on_one_line():
+    p = S.Problem(start_label=3, x0=1, deltas=(2, -2, -8, -7))
+    # 1 + 2 - 2 - 8 - 7 = -14 = 6 mod 10
+    assert S.early_answer_trace(p, 0) == "\n o4+2 o5-2 o6-8 o7-7\nA: 6"
+    assert S.early_answer_trace(p, 3) == (
+        "\n o4+2 s4=3\n o5-2 s5=1\n o6-8 s6=3\n o7-7\nA: 6")
+    for j in range(4):
+        t = S.early_answer_trace(p, j)
+        assert S.is_correct(t, "6")
+        assert S.trace_style(p.prompt(), t) == "early"
+        assert S.absorbed_ops(p.prompt(), t) == 4 - j
+        assert S.steps_correct(p.prompt(), t) == j  # written steps are the true ones
+    with pytest.raises(ValueError, match="n_lines"):
+        S.early_answer_trace(p, 4)  # writing every step is not early
+
+
+def test_early_answer_length_formula_against_the_tokenizer():
+    from hmpo.model import build_tokenizer
+
+    tok = build_tokenizer()
+    for k in range(1, 7):
+        p = _problem(k, seed=k)
+        for j in range(k):
+            ids = tok(S.early_answer_trace(p, j), add_special_tokens=False)["input_ids"]
+            m = k - j
+            assert len(ids) + 1 == 3 * j + m + 5  # + EOS
+            assert len(ids) + 1 < S.minimal_trace_tokens(k)  # always shorter
+
+
+def test_trace_style_tells_the_styles_apart():
+    p = _problem(3)
+    q = p.prompt()
+    assert S.trace_style(q, S.minimal_trace(p)) == "minimal"
+    assert S.trace_style(q, S.verbose_trace(p, random.Random(0), 4,
+                                                            verbosity=1.0)) == "verbose"
+    assert S.trace_style(q, "\n o1+2 s1=3\n") == "malformed"  # no answer
+    too_many = S.minimal_trace(p).replace("A:", " o9+1 s9=1\nA:")
+    assert S.trace_style(q, too_many) == "malformed"
+    assert S.absorbed_ops(q, S.minimal_trace(p)) == 0
+
+
+def test_early_lines_absorbs_one_operation_half_the_time():
+    rng = random.Random(0)
+    draws = [6 - S.early_lines(rng, 6) for _ in range(4000)]  # absorbed operations
+    assert set(draws) <= set(range(1, 7))
+    assert abs(draws.count(1) / 4000 - 0.5) < 0.03
+    assert all(abs(draws.count(m) / 4000 - 0.1) < 0.02 for m in range(2, 7))
+    assert {S.early_lines(rng, 1) for _ in range(20)} == {0}
+
+
+def test_sft_texts_early_share():
+    recs = [{"prompt": _problem(k, seed=k).prompt()} for k in range(1, 7)] * 50
+    plain = S.sft_texts(recs, 2, 4, seed=0)
+    assert S.sft_texts(recs, 2, 4, seed=0, early_share=0.0) == plain
+    mixed = S.sft_texts(recs, 2, 4, seed=0, early_share=0.25)
+    styles = [S.trace_style(q, c) for q, c in mixed]
+    assert 0.18 < styles.count("early") / len(styles) < 0.32
+    # the verbose traces that stay are the same draws as without early answers
+    assert all(c == d for (q, c), (_, d), s in zip(mixed, plain, styles, strict=True)
+               if s != "early")
+    assert {S.trace_style(q, c) for q, c in
+            S.sft_texts(recs[:6], 1, 4, seed=0, early_share=1.0)} == {"early"}
+    with pytest.raises(ValueError, match="early_share"):
+        S.sft_texts(recs, 1, 4, seed=0, early_share=1.5)

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from hmpo.config import BaseModelConfig, SyntheticConfig, load_config
+from hmpo.methods import train_method
 from hmpo.rewards import get_reward, list_rewards
 from hmpo.train import (
     HMPOTrainer,
@@ -28,7 +29,6 @@ from hmpo.train import (
     grpo_config_kwargs,
     load_train_dataset,
     rollout_group_ids,
-    train_method,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,11 +41,14 @@ def even_length_correct(text: str, gold: str) -> bool:
 
 
 def make_tiny_run(root: Path, *, n_train: int = 32, seed: int = 0,
-                  vocab: list[str] | None = None) -> tuple[Path, Path]:
+                  vocab: list[str] | None = None, n_stop_ids: int = 0) -> tuple[Path, Path]:
     """A random tiny model folder and a synthetic train.jsonl under `root`.
 
     `vocab` (default: the synthetic task's ~330 tokens) can be made tiny so that a random
-    model emits EOS often and completion lengths vary widely.
+    model emits EOS often and completion lengths vary widely. `n_stop_ids` > 0 adds that many
+    token ids to the model's generation-config EOS list (as Qwen's chat models list several):
+    a random model then ends most completions on its own, so they are finished and can be
+    correct (a truncated rollout never is).
     """
     from hmpo import model as M
     from hmpo import synthetic
@@ -53,7 +56,12 @@ def make_tiny_run(root: Path, *, n_train: int = 32, seed: int = 0,
     root.mkdir(parents=True, exist_ok=True)
     tok = M.build_tokenizer(vocab)
     bcfg = BaseModelConfig(n_layers=1, hidden_size=32, n_heads=2, intermediate_size=64)
-    M.save_model(M.build_tiny_model(bcfg, tok, seed=seed), tok, root / "base")
+    model = M.build_tiny_model(bcfg, tok, seed=seed)
+    if n_stop_ids:
+        model.generation_config.eos_token_id = [tok.eos_token_id] + [
+            i for i in range(len(tok)) if i not in (tok.eos_token_id, tok.pad_token_id)
+        ][:n_stop_ids]
+    M.save_model(model, tok, root / "base")
     sets = synthetic.make_sets(SyntheticConfig(n_train=n_train, n_eval=4, n_transfer=2), seed=seed)
     train = root / "train.jsonl"
     train.write_text("".join(json.dumps(r) + "\n" for r in sets["synthetic_train"]))
@@ -68,7 +76,7 @@ def smoke_cfg(**train):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return make_tiny_run(tmp_path_factory.mktemp("tiny"))
+    return make_tiny_run(tmp_path_factory.mktemp("tiny"), n_stop_ids=32)
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -183,7 +191,10 @@ def test_hook_applies_the_named_reward_per_group(trainer, name):
     inputs, texts, ids = _fake_batch(np.random.default_rng(7), keys, trainer.eos_token_ids[0])
     out = trainer._calculate_rewards(inputs, ["p"] * len(keys), texts, ids)
     assert out.shape == (len(keys), 1)
-    correct = np.array([even_length_correct(t, "0") for t in texts])
+    finished = np.array([s[-1] in trainer.eos_token_ids for s in ids])
+    # truncated (no EOS) is never correct; these texts state no answer: verdict -1
+    correct = np.array([even_length_correct(t, "0") for t in texts]) & finished
+    correct = np.where(correct, 1, -1)
     lengths = np.array([len(s) for s in ids])  # count_eos_in_length: EOS included
     groups = np.repeat(np.arange(4), G)
     np.testing.assert_allclose(out[:, 0].numpy(), reward(correct, lengths, groups), rtol=1e-6)
@@ -192,7 +203,7 @@ def test_hook_applies_the_named_reward_per_group(trainer, name):
     if not np.allclose(reward(correct, lengths, groups), reward(correct, lengths, merged)):
         assert not np.allclose(out[:, 0].numpy(), reward(correct, lengths, merged), rtol=1e-6)
     m = trainer._metrics["train"]
-    assert m["hmpo/accuracy"][-1] == pytest.approx(correct.mean())
+    assert m["hmpo/accuracy"][-1] == pytest.approx((correct == 1).mean())
     assert m["hmpo/length_median"][-1] == pytest.approx(np.median(lengths))
 
 
@@ -243,16 +254,17 @@ def test_lora_run_saves_merged_model(tiny, tmp_path):
     assert any(not torch.equal(before[k], merged[k]) for k in before)
 
 
-def test_unknown_method_and_foreign_checkpoints_are_rejected(tiny, tmp_path):
+def test_unknown_method_is_rejected_and_foreign_checkpoints_start_over(tiny, tmp_path):
     model_dir, train = tiny
     with pytest.raises(ValueError, match="method"):
         train_method(smoke_cfg(), "nope", model_dir=model_dir, train_path=train)
     (tmp_path / "out" / "checkpoint-1").mkdir(parents=True)
     (tmp_path / "out" / "checkpoint-1" / "trainer_state.json").write_text("{}")
-    with pytest.raises(ValueError, match="different run"):
-        train_method(smoke_cfg(), "hmpo", model_dir=model_dir, train_path=train,
-                     out_dir=tmp_path / "out", results_dir=tmp_path / "res",
-                     correct_fn=even_length_correct)
+    with pytest.warns(UserWarning, match="starting over"):
+        m = train_method(smoke_cfg(max_steps=1), "hmpo", model_dir=model_dir, train_path=train,
+                         out_dir=tmp_path / "out", results_dir=tmp_path / "res",
+                         correct_fn=even_length_correct)
+    assert m["resumed_from_step"] is None and m["completed"]
 
 
 # --------------------------------------------------------------------------- multi-stage baseline
@@ -276,7 +288,8 @@ def test_multistage_runs_all_stages_and_sums_their_cost(tiny, tmp_path):
     from transformers import AutoModelForCausalLM
 
     model_dir, train = tiny
-    cfg = smoke_cfg(max_steps=1, multistage_samples=2, multistage_sft_steps=3)
+    cfg = smoke_cfg(max_steps=2, prompts_per_step=4, multistage_samples=4,
+                    multistage_sft_steps=3)
     m = train_method(cfg, "multistage", model_dir=model_dir, train_path=train,
                      out_dir=tmp_path / "out", results_dir=tmp_path / "res",
                      correct_fn=even_length_correct)
@@ -285,6 +298,9 @@ def test_multistage_runs_all_stages_and_sums_their_cost(tiny, tmp_path):
     assert m["cpu_s"] == pytest.approx(sum(s["cpu_s"] for s in m["stages"].values()))
     assert all(s["wall_s"] > 0 for s in m["stages"].values())
     assert 0 < m["pre_rl"]["n_sft_examples"] <= m["pre_rl"]["n_problems"]
+    assert m["pre_rl"]["n_problems"] == 2 * 4  # the prompts HMPO sees: max_steps x prompts_per_step
+    assert m["pre_rl"]["sft_trainer"] == "hmpo.sft.sft_train"  # the tiny model's fast path
+    assert m["device_s"] == pytest.approx(sum(s["device_s"] for s in m["stages"].values()))
     assert json.loads((tmp_path / "res" / "metrics.json").read_text())["stages"] == m["stages"]
     base = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
     sft = AutoModelForCausalLM.from_pretrained(tmp_path / "out" / "sft").state_dict()

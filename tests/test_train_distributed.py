@@ -112,7 +112,11 @@ def test_group_rewards_match_single_process_when_groups_straddle_processes(tmp_p
             ids = local[0]["ids"] + local[1]["ids"]
             texts = local[0]["texts"] + local[1]["texts"]
             token_ids = local[0]["token_ids"] + local[1]["token_ids"]
-            correct = np.array([even_length_correct(t, "") for t in texts])
+            # training's verdict: correct only if finished (EOS) and not empty (an empty
+            # completion states nothing); these texts state no answer, so the rest are -1
+            finished = [bool(t) and t[-1] in ranks[0]["eos"] for t in token_ids]
+            correct = np.array([1 if f and t and even_length_correct(t, "") else -1
+                                for t, f in zip(texts, finished, strict=True)])
             lengths = completion_lengths(token_ids, ranks[0]["eos"], count_eos=True)
             expected = reward(correct, lengths, ids)  # one process, groups = prompt ids
             np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"{name} step {step}")

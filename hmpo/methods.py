@@ -1,0 +1,56 @@
+"""Stage `train`: one entry point for every comparison method of ``params.yaml``.
+
+``train_method(cfg, method)`` looks the method up in ``cfg.methods`` and runs it: a reward of
+:mod:`hmpo.rewards` through the GRPO trainer (:func:`hmpo.train.run_grpo`), or, for
+``multistage: true``, the multi-stage baseline (:func:`hmpo.multistage.run_multistage`, which
+itself uses that trainer). It sits above both, so neither imports the other's caller::
+
+    from hmpo.config import load_config
+    from hmpo.methods import train_method
+    train_method(load_config("params.yaml"), "hmpo")            # models/hmpo, results/train/hmpo
+    train_method(cfg, "kimi", out_dir="models/kimi/seed1", results_dir="results/train/kimi/seed1")
+
+Command line: ``python -m hmpo.train --method <grpo method>`` or
+``python -m hmpo.multistage --method multistage``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from hmpo.config import Config
+from hmpo.multistage import run_multistage
+from hmpo.rewards import get_reward
+from hmpo.train import CorrectFn, run_grpo
+
+
+def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/base",
+                 train_path: str | Path = "data/processed/train.jsonl",
+                 out_dir: str | Path | None = None, results_dir: str | Path | None = None,
+                 correct_fn: CorrectFn | None = None,
+                 callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
+    """Train one comparison method of ``cfg.methods`` with the same code for all of them.
+
+    ``cfg.methods[method].reward`` (+ ``params``) selects the reward of :mod:`hmpo.rewards`;
+    ``multistage: true`` runs :func:`hmpo.multistage.run_multistage` instead. Defaults:
+    ``out_dir = models/<method>``, ``results_dir = results/train/<method>``; any folders work
+    (e.g. one per training seed). Outputs made by another config or base model are deleted
+    and the run starts over (:mod:`hmpo.fingerprint`). Returns the metrics written to
+    ``results_dir/metrics.json``.
+    """
+    if method not in cfg.methods:
+        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
+    m = cfg.methods[method]
+    out_dir = Path(out_dir) if out_dir is not None else Path("models") / method
+    results_dir = Path(results_dir) if results_dir is not None else Path("results/train") / method
+    reward = get_reward(m.reward, **m.params)
+    if m.multistage:
+        return run_multistage(cfg, method, reward, model_dir=model_dir, train_path=train_path,
+                              out_dir=out_dir, results_dir=results_dir, correct_fn=correct_fn)
+    return run_grpo(cfg, reward, model_dir=model_dir, train_path=train_path, out_dir=out_dir,
+                    results_dir=results_dir, method=method, correct_fn=correct_fn,
+                    callbacks=callbacks)

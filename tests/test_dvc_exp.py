@@ -1,0 +1,134 @@
+"""Comparing two runs with DVC experiments, as the README shows a reviewer (smoke profile).
+
+In a temporary git copy of the repository on the smoke profile, cut down to the base model
+and one method (:data:`KEEP`; every foreach list, dependency and plot of the other methods is
+dropped, and so are their ``methods:`` entries): `dvc repro` and a commit (the baseline), then
+``dvc exp run -S train.learning_rate=<x>``. `dvc exp show --json` must list the experiment
+with the changed parameter next to the baseline's value, `dvc params diff --json` must report
+it, and `dvc metrics diff --json` must report changed values of the declared metrics (the
+headline files of hmpo.headline) which must stay flat and small. About 3 minutes on 2 busy
+cores (6 stages, then the 3 that depend on the learning rate).
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_dvc_exp.py -m slow -s
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from test_pipeline import _IGNORE, BIN, REPO, _run
+
+from hmpo.headline import check_flat_metrics
+
+KEEP = ("base", "hmpo")
+NEW_LR = 0.0007
+
+
+def _dvc(args: list[str], repo, env) -> str:
+    p = subprocess.run([str(BIN / "dvc"), *args], cwd=repo, env=env, capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        pytest.fail(f"dvc {' '.join(args)} failed ({p.returncode}):\n{p.stdout[-4000:]}\n"
+                    f"{p.stderr[-4000:]}")
+    return p.stdout
+
+
+def _find(obj, key: str):
+    """Every value stored under ``key`` anywhere in a nested JSON structure."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                yield v
+            yield from _find(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _find(v, key)
+
+
+def _path(entry) -> str:
+    return entry if isinstance(entry, str) else next(iter(entry))
+
+
+def _trim_pipeline(repo: Path, methods: list[str]) -> None:
+    """Keep only :data:`KEEP` of ``methods`` in dvc.yaml and params.yaml (a temporary copy)."""
+    drop = set(methods) - set(KEEP)
+
+    def other(path: str) -> bool:  # path segments, so "hmpo" does not match "hmpo_add"
+        return any(seg in drop or seg.removesuffix(".json") in drop for seg in path.split("/"))
+
+    dvc = yaml.safe_load((repo / "dvc.yaml").read_text())
+    for st in dvc["stages"].values():
+        if "foreach" in st:
+            st["foreach"] = [i for i in st["foreach"] if i in KEEP]
+            continue
+        for kind in ("deps", "outs", "metrics", "plots"):
+            if st.get(kind):
+                st[kind] = [e for e in st[kind] if not other(_path(e))]
+    for plot in dvc.get("plots") or []:
+        for props in plot.values():
+            if isinstance(props, dict) and isinstance(props.get("y"), dict):
+                props["y"] = {p: c for p, c in props["y"].items() if not other(p)}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["profile"] = "smoke"
+    params["methods"] = {m: v for m, v in params["methods"].items() if m in KEEP}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_exp_run_with_a_changed_learning_rate_is_compared_by_dvc(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO, repo, ignore=_IGNORE)
+    if (REPO.parent / "shared").is_dir():  # benchmarks.local_dir is ../shared/data
+        (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    params = repo / "params.yaml"
+    _trim_pipeline(repo, list(yaml.safe_load(params.read_text())["methods"]))
+    old_lr = yaml.safe_load(params.read_text())["train"]["learning_rate"]
+    assert old_lr != NEW_LR
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1",
+           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": "0"}
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    _run(["git", "init", "-q"], repo, env)
+    _run([*git, "add", "-A"], repo, env)
+    _run([*git, "commit", "-qm", "smoke"], repo, env)
+
+    # the baseline: committed, so HEAD holds its dvc.lock and metrics (exp run compares to it)
+    _dvc(["repro"], repo, env)
+    _run([*git, "add", "-A"], repo, env)
+    _run([*git, "commit", "-qm", "baseline"], repo, env)
+    declared = _dvc(["metrics", "show", "--json"], repo, env)
+    files = sorted({p for p in re.findall(r'"([^"]+\.json)"', declared) if (repo / p).is_file()})
+    assert files, f"no metrics file declared and written: nothing to compare\n{declared}"
+    if any(f.startswith("results/metrics/") for f in files):  # the headline files
+        for f in files:
+            check_flat_metrics(repo / f)
+
+    _dvc(["exp", "run", "-S", f"train.learning_rate={NEW_LR}"], repo, env)
+
+    # dvc exp show: the baseline commit and the experiment, each with its learning rate
+    shown = json.loads(_dvc(["exp", "show", "--json"], repo, env))
+    rates = [float(v) for v in _find(shown, "learning_rate")]
+    assert old_lr in rates and NEW_LR in rates, rates
+    names = [v for v in _find(shown, "name") if v]
+    assert names, "dvc exp show lists no named experiment"
+
+    # the experiment is applied to the workspace: diffs against HEAD (the baseline)
+    pdiff = json.loads(_dvc(["params", "diff", "--json"], repo, env))
+    lr = pdiff["params.yaml"]["train.learning_rate"]
+    assert (lr["old"], lr["new"]) == (old_lr, NEW_LR)
+    mdiff = json.loads(_dvc(["metrics", "diff", "--json"], repo, env))
+    changed = {(path, key) for path, keys in mdiff.items() for key, d in keys.items()
+               if d.get("old") != d.get("new")}
+    assert changed, f"dvc metrics diff reports no changed metric: {mdiff}"
+    assert {p for p, _ in changed} <= set(files)
+    # the training run took the new rate: its model differs from the baseline's
+    assert "models/hmpo" in _dvc(["diff", "--json", "HEAD"], repo, env)
+    print(f"\nchanged metrics: {sorted(changed)}")
