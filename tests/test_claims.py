@@ -5,6 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from report_matrices import N
+from report_matrices import const as _const
+from report_matrices import mats as _mats
+from report_matrices import summary_of as _summary_of
 
 from hmpo.claims import (
     FLOOR_NOTE,
@@ -17,47 +21,9 @@ from hmpo.claims import (
     evaluate_claims,
     median_vs_fixed_claim,
 )
-from hmpo.report import build_summary
 from hmpo.stats import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Estimate
 
 SETS = ["synthetic_eval", "synthetic_transfer"]
-N = 40  # problems per set
-
-
-# --------------------------------------------------------------------------- fixtures
-def _const(value, n_seeds=1, n=N):
-    """A zero-variance (seeds x problems) matrix: every problem and seed at ``value``."""
-    return np.full((n_seeds, n), float(value))
-
-
-def _model(acc, tok, n_seeds=1):
-    return {"accuracy": _const(acc, n_seeds), "tokens": _const(tok, n_seeds)}
-
-
-def _mats(set_name="synthetic_eval", **models):
-    """{set: {"ids", model: {"accuracy", "tokens"}}} from {model: (acc, tok) or dict}."""
-    per = {m: (v if isinstance(v, dict) else _model(*v)) for m, v in models.items()}
-    return {set_name: {"ids": [f"p{i}" for i in range(N)], **per}}
-
-
-def _summary_of(matrices, sets=None):
-    """A summary whose per-set numbers are the matrices' means (one "run" per seed row)."""
-    sets = sets or list(matrices)
-    evals = {}
-    for s in sets:
-        for m, d in matrices[s].items():
-            if m == "ids":
-                continue
-            runs = evals.setdefault(m, {})
-            for i in range(d["accuracy"].shape[0]):
-                run = "base" if m == "base" else str(i)
-                runs.setdefault(run, {})[s] = {
-                    "accuracy": float(d["accuracy"][i].mean()),
-                    "mean_tokens": float(d["tokens"][i].mean()),
-                    "median_tokens": float(np.median(d["tokens"][i])),
-                    "finished_rate": 1.0, "n_problems": d["accuracy"].shape[1]}
-    return build_summary(evals, profile="smoke", seed=0, sets=sets, matrices=matrices,
-                         train_seeds=[0], n_boot=300)
 
 
 # --------------------------------------------------------------------------- claim 1 / 5
