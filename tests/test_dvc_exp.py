@@ -15,15 +15,13 @@ cores (6 stages, then the 3 that depend on the learning rate).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from test_pipeline import _IGNORE, BIN, REPO, _run
+from test_pipeline import BIN, _commit, _pipeline_env, _repo_copy
 
 from hmpo.headline import check_flat_metrics
 
@@ -84,26 +82,17 @@ def _trim_pipeline(repo: Path, methods: list[str]) -> None:
 
 @pytest.mark.slow
 def test_exp_run_with_a_changed_learning_rate_is_compared_by_dvc(tmp_path):
-    repo = tmp_path / "repo"
-    shutil.copytree(REPO, repo, ignore=_IGNORE)
-    if (REPO.parent / "shared").is_dir():  # benchmarks.local_dir is ../shared/data
-        (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    repo = _repo_copy(tmp_path)
     params = repo / "params.yaml"
     _trim_pipeline(repo, list(yaml.safe_load(params.read_text())["methods"]))
     old_lr = yaml.safe_load(params.read_text())["train"]["learning_rate"]
     assert old_lr != NEW_LR
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1",
-           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": "0"}
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    _run(["git", "init", "-q"], repo, env)
-    _run([*git, "add", "-A"], repo, env)
-    _run([*git, "commit", "-qm", "smoke"], repo, env)
+    env = _pipeline_env(repo)
+    _commit(repo, env, "smoke")
 
     # the baseline: committed, so HEAD holds its dvc.lock and metrics (exp run compares to it)
     _dvc(["repro"], repo, env)
-    _run([*git, "add", "-A"], repo, env)
-    _run([*git, "commit", "-qm", "baseline"], repo, env)
+    _commit(repo, env, "baseline")
     declared = _dvc(["metrics", "show", "--json"], repo, env)
     files = sorted({p for p in re.findall(r'"([^"]+\.json)"', declared) if (repo / p).is_file()})
     assert files, f"no metrics file declared and written: nothing to compare\n{declared}"

@@ -132,21 +132,39 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> float:
     return time.perf_counter() - t0
 
 
-@pytest.mark.slow
-def test_smoke_pipeline_end_to_end_and_deterministic(tmp_path):
+def _repo_copy(tmp_path: Path) -> Path:
+    """A copy of the repository's sources (no venv, git, outputs or dvc.lock) in tmp_path/repo,
+    with ../shared beside it when this checkout has one (benchmarks.local_dir)."""
     repo = tmp_path / "repo"
     shutil.copytree(REPO, repo, ignore=_IGNORE)
-    if (REPO.parent / "shared").is_dir():  # benchmarks.local_dir is ../shared/data
+    if (REPO.parent / "shared").is_dir():
         (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    return repo
+
+
+def _pipeline_env(repo: Path) -> dict:
+    """The environment `make` gives the stages (venv first on PATH, one thread, no hub)."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1",
+            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": "0"}
+
+
+def _commit(repo: Path, env: dict, message: str) -> None:
+    """``git add -A && git commit`` in `repo`, initialising the repository the first time."""
+    if not (repo / ".git").is_dir():
+        _run(["git", "init", "-q"], repo, env)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    _run([*git, "add", "-A"], repo, env)
+    _run([*git, "commit", "-qm", message], repo, env)
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end_and_deterministic(tmp_path):
+    repo = _repo_copy(tmp_path)
     params = repo / "params.yaml"
     params.write_text(re.sub(r"(?m)^profile: .*$", "profile: smoke", params.read_text()))
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "DVC_NO_ANALYTICS": "1",
-           "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": "0"}
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    _run(["git", "init", "-q"], repo, env)
-    _run([*git, "add", "-A"], repo, env)
-    _run([*git, "commit", "-qm", "smoke"], repo, env)
+    env = _pipeline_env(repo)
+    _commit(repo, env, "smoke")
 
     first = _run([str(BIN / "dvc"), "repro"], repo, env)
     for name, st in _expanded_stages().items():

@@ -76,10 +76,9 @@ def test_truncated_correct_looking_rollout_gets_reward_zero(tiny, tmp_path):
     assert out[:, 0].tolist() == [1.0] * (G - 1) + [0.0]
 
 
-def test_evaluation_counts_a_truncated_correct_looking_sample_wrong(tmp_path, monkeypatch):
-    from hmpo import generate
-    from hmpo.evaluate import evaluate_model
-    from hmpo.generate import Completion
+def _one_problem_eval(tmp_path: Path):
+    """(smoke cfg, the record) with an untrained tiny model in tmp_path/base and a one-problem
+    synthetic_eval.jsonl in tmp_path: evaluate_model's inputs, its sampler to be faked."""
     from hmpo.model import build_tiny_model, build_tokenizer, save_model
     from hmpo.synthetic import make_sets
 
@@ -88,6 +87,15 @@ def test_evaluation_counts_a_truncated_correct_looking_sample_wrong(tmp_path, mo
     save_model(build_tiny_model(cfg.base_model, tok, seed=0), tok, tmp_path / "base")
     rec = make_sets(cfg.data.synthetic, cfg.seed)["synthetic_eval"][0]
     (tmp_path / "synthetic_eval.jsonl").write_text(json.dumps(rec) + "\n")
+    return cfg, rec
+
+
+def test_evaluation_counts_a_truncated_correct_looking_sample_wrong(tmp_path, monkeypatch):
+    from hmpo import generate
+    from hmpo.evaluate import evaluate_model
+    from hmpo.generate import Completion
+
+    cfg, rec = _one_problem_eval(tmp_path)
     cfg.evaluate.n_samples = 2
     gold = f"A: {rec['answer']}"
 
@@ -196,14 +204,8 @@ def test_evaluate_model_sets_the_thread_count(tmp_path, monkeypatch):
     from hmpo import generate
     from hmpo.evaluate import evaluate_model
     from hmpo.generate import Completion
-    from hmpo.model import build_tiny_model, build_tokenizer, save_model
-    from hmpo.synthetic import make_sets
 
-    cfg = load_config(REPO / "params.yaml", profile="smoke")
-    tok = build_tokenizer()
-    save_model(build_tiny_model(cfg.base_model, tok, seed=0), tok, tmp_path / "base")
-    rec = make_sets(cfg.data.synthetic, cfg.seed)["synthetic_eval"][0]
-    (tmp_path / "synthetic_eval.jsonl").write_text(json.dumps(rec) + "\n")
+    cfg, _ = _one_problem_eval(tmp_path)
     seen = []
 
     def fake_sample(model, tokenizer, prompts, *, n, **kw):
