@@ -99,6 +99,14 @@ def _base_unsolved(summary: Mapping[str, Any], s: str) -> bool:
     return b is not None and b["accuracy"] == 0
 
 
+def _untestable(summary: Mapping[str, Any], s: str, missing: str | None) -> str | None:
+    """Why a paired accuracy claim on set `s` cannot be tested (None: it can): `missing`
+    names absent inputs; a base model that solves nothing on `s` gives no signal."""
+    if missing is not None:
+        return missing
+    return NO_SIGNAL.format(s=s) if _base_unsolved(summary, s) else None
+
+
 def compression_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any], cid: str,
                       claim: str, s: str, *, tol: float = NEGLIGIBLE_LOSS,
                       min_compression: float = MIN_COMPRESSION, n_boot: int = N_BOOT,
@@ -117,11 +125,10 @@ def compression_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any], c
             "both reproduced -> reproduced, either contradicted -> contradicted, else "
             "inconclusive")
     mats = matrices.get(s)
-    if mats is None or BASE not in mats or REFERENCE not in mats:
-        why = f"set {s!r} not evaluated" if mats is None else "base or hmpo missing"
+    missing = (f"set {s!r} not evaluated" if mats is None else
+               "base or hmpo missing" if BASE not in mats or REFERENCE not in mats else None)
+    if why := _untestable(summary, s, missing):
         return _row(cid, claim, rule, UNTESTABLE, why, {})
-    if _base_unsolved(summary, s):
-        return _row(cid, claim, rule, UNTESTABLE, NO_SIGNAL.format(s=s), {})
     h, b = mats[REFERENCE], mats[BASE]
     reps = stats.bootstrap_means([_stack(h), _stack(b)], n_boot=n_boot, seed=seed)
     tb = float(b["tokens"].mean())
@@ -202,11 +209,10 @@ def median_vs_fixed_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any
             "no evidence for; else inconclusive")
     mats = matrices.get(main)
     present = [f for f in fixed if mats is not None and f in mats]
-    if mats is None or REFERENCE not in mats or not present:
-        return _row("median_vs_fixed", claim, rule, UNTESTABLE,
-                    "hmpo or every fixed-budget method (reward hmpo_fixed) missing", {})
-    if _base_unsolved(summary, main):
-        return _row("median_vs_fixed", claim, rule, UNTESTABLE, NO_SIGNAL.format(s=main), {})
+    missing = ("hmpo or every fixed-budget method (reward hmpo_fixed) missing"
+               if mats is None or REFERENCE not in mats or not present else None)
+    if why := _untestable(summary, main, missing):
+        return _row("median_vs_fixed", claim, rule, UNTESTABLE, why, {})
     h = mats[REFERENCE]
     reps = stats.bootstrap_means([_stack(h), *(_stack(mats[f]) for f in present)],
                                  n_boot=n_boot, seed=seed)
@@ -270,12 +276,10 @@ def additive_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any], *,
             "inconclusive")
     mats = matrices.get(main)
     present = [x for x in additive if mats is not None and x in mats]
-    if mats is None or REFERENCE not in mats or not present:
-        return _row("multiplicative_vs_additive", claim, rule, UNTESTABLE,
-                    "hmpo or every additive variant missing", {})
-    if _base_unsolved(summary, main):
-        return _row("multiplicative_vs_additive", claim, rule, UNTESTABLE,
-                    NO_SIGNAL.format(s=main), {})
+    missing = ("hmpo or every additive variant missing"
+               if mats is None or REFERENCE not in mats or not present else None)
+    if why := _untestable(summary, main, missing):
+        return _row("multiplicative_vs_additive", claim, rule, UNTESTABLE, why, {})
     rows = []
     for x in present:
         da, dt = _pair_row(mats, REFERENCE, x, n_boot=n_boot, seed=seed)

@@ -17,6 +17,7 @@ names the dotted key (e.g. ``train.num_generations``), before any expensive work
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -251,6 +252,10 @@ class MethodConfig:
     # hmpo_fixed only: the budget is this percentile of the base model's correct response
     # lengths on training prompts (results/base_model/budgets.json), set by the train stage
     budget_percentile: int | None = None
+    # RL steps = steps_factor x train.max_steps (x num_train_epochs when max_steps is -1): a
+    # longer run of the same reward, for the horizon check (hmpo_long vs hmpo_add_long); each
+    # model is compared with the hmpo run of the same length (hmpo.report.references)
+    steps_factor: int = 1
 
 
 @dataclass
@@ -487,6 +492,7 @@ def validate(cfg: Config) -> None:
     _check(len(set(cfg.train.seeds)) == len(cfg.train.seeds) and min(cfg.train.seeds) >= 0,
            "train.seeds", f"must be distinct and >= 0, got {cfg.train.seeds}")
     for name, m in cfg.methods.items():
+        _check(m.steps_factor >= 1, f"methods.{name}.steps_factor", "must be >= 1")
         if m.budget_percentile is None:
             continue
         _check(m.reward == "hmpo_fixed", f"methods.{name}.budget_percentile",
@@ -548,6 +554,11 @@ def validate(cfg: Config) -> None:
         p = Path(__file__).resolve().parent.parent / t.accelerate_config
         _check(p.exists(), "train.accelerate_config", f"{t.accelerate_config} does not exist")
         n_proc = int((yaml.safe_load(p.read_text()) or {}).get("num_processes", 1))
+    # parallel runs share the machine: on GPUs each would load the model onto the same devices
+    gpu_run = t.bf16 or t.use_vllm or t.accelerate_config is not None
+    _check(cfg.workers == 1 or not gpu_run, "workers",
+           "must be 1 for a GPU run (train.bf16, use_vllm or accelerate_config): parallel "
+           "seeds' runs would load the model onto the same GPUs (with 1 they run in turn)")
     try:
         t.geometry(n_proc)
     except ValueError as e:
@@ -620,3 +631,45 @@ def write_resolved(cfg: Config, out_dir: str | Path, name: str = "config.resolve
     path = out / name
     path.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
     return path
+
+
+# --------------------------------------------------------------------------- one method's run
+#: Written by the base_model stage (hmpo.fixed_budgets.measure_budgets).
+BUDGETS_PATH = Path("results/base_model/budgets.json")
+
+
+def resolve_method(cfg: Config, method: str, budgets_path: str | Path = BUDGETS_PATH) -> Config:
+    """The config one training run of `method` uses: a copy of `cfg` with
+
+    * ``train.max_steps`` multiplied by ``methods.<m>.steps_factor`` (``num_train_epochs``
+      when ``max_steps`` is -1, an epoch-long run);
+    * a percentile budget turned into ``params.fixed_budget_tokens``:
+      ``methods.<m>.budget_percentile = q`` reads ``p<q>`` from the base-model stage's
+      budgets.json (percentiles of the base model's correct response lengths on training
+      prompts).
+
+    Every entry point that trains (the pipeline's runs, ``python -m hmpo.train``,
+    ``python -m hmpo.multistage``) goes through here, so none trains a fixed-budget method
+    without its budget.
+    """
+    if method not in cfg.methods:
+        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
+    out = copy.deepcopy(cfg)
+    m = out.methods[method]
+    if out.train.max_steps == -1:
+        out.train.num_train_epochs *= m.steps_factor
+    else:
+        out.train.max_steps *= m.steps_factor
+    if m.budget_percentile is None:
+        return out
+    path = Path(budgets_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: the base_model stage writes it "
+                                "(run `dvc repro base_model`)")
+    budgets = json.loads(path.read_text())
+    key = f"p{m.budget_percentile}"
+    if key not in budgets.get("budgets_tokens", {}):
+        raise ValueError(f"{path} has no {key!r} (has {sorted(budgets.get('budgets_tokens', {}))});"
+                         " rerun `dvc repro base_model` after changing budget_percentiles")
+    m.params = {**m.params, "fixed_budget_tokens": float(budgets["budgets_tokens"][key])}
+    return out

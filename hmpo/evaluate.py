@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -214,20 +215,13 @@ def summarize_samples(
 
 # ----------------------------------------------------------------------------- inputs
 def _fix_hint(model_dir: Path) -> str:
+    """The stage that rebuilds `model_dir`: ``models/base``, ``models/<m>`` or a training
+    seed's ``models/<m>/seed<s>`` (whose stage is ``train@<m>``, not ``train@seed<s>``)."""
     name = model_dir.name
+    if re.fullmatch(r"seed\d+", name) and model_dir.parent.name:
+        name = model_dir.parent.name
     stage = "base_model" if name == "base" else f"train@{name}"
     return f"rerun `dvc repro {stage}`"
-
-
-def model_dir_for(cfg: Any, model: str, models_dir: str | Path = "models") -> Path:
-    """The folder of an evaluated model: ``models/base`` or ``models/<method>``.
-
-    ``model`` must be "base" or a key of ``cfg.methods`` (the names the pipeline trains).
-    """
-    if model != "base" and model not in cfg.methods:
-        raise ValueError(f"model: {model!r} is neither 'base' nor a method of params.yaml "
-                         f"(methods: {', '.join(cfg.methods)})")
-    return Path(models_dir) / model
 
 
 def load_eval_set(set_name: str, data_dir: str | Path = "data/processed") -> list[dict[str, Any]]:

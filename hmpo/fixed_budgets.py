@@ -14,8 +14,8 @@ The base_model stage samples ``base_model.n_budget_problems`` training prompts x
     {"budgets_tokens": {"p25": 21.0, "p50": 30.0, "p75": 44.0}, "percentiles": [25, 50, 75],
      "n_samples": 800, "n_correct": 690, "correct_share": 0.8625, ...}
 
-and ``methods.<m>.budget_percentile: 25`` makes the train stage (hmpo.runs.resolve_budget)
-use ``p25`` as that method's ``fixed_budget_tokens``.
+and ``methods.<m>.budget_percentile: 25`` makes every training entry point
+(hmpo.config.resolve_method) use ``p25`` as that method's ``fixed_budget_tokens``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def measure_budgets(cfg: Any, model_dir: str | Path = "models/base",
     from hmpo.data import read_records
     from hmpo.generate import sample
     from hmpo.model import load_model
-    from hmpo.prompts import build_prompt
+    from hmpo.prompts import build_prompt, rollout_verdict
     from hmpo.verify import verify
 
     b, ev = cfg.base_model, cfg.evaluate
@@ -89,12 +89,14 @@ def measure_budgets(cfg: Any, model_dir: str | Path = "models/base",
                     backend=ev.backend)
     eos = int(cfg.train.count_eos_in_length)
     lengths, correct = [], []
-    for rec, group in zip(records, groups, strict=True):
+    for rec, prompt, group in zip(records, prompts, groups, strict=True):
         for c in group:
             # the generated count includes EOS when the sample finished; without it the
             # rewards' convention (count_eos_in_length false) drops that one token
             lengths.append(c.n_tokens - (0 if eos or not c.finished else 1))
-            correct.append(bool(c.finished) and bool(verify(c.text, rec["answer"])))
+            # the verdict of training and evaluation: truncated or unclosed reasoning is wrong
+            correct.append(rollout_verdict(verify, c.text, rec["answer"], finished=c.finished,
+                                           prompt=prompt) == 1)
     source = "correct responses"
     if any(correct):
         budgets = fixed_budgets(lengths, correct, b.budget_percentiles)

@@ -32,14 +32,17 @@ def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/ba
                  train_path: str | Path = "data/processed/train.jsonl",
                  out_dir: str | Path | None = None, results_dir: str | Path | None = None,
                  correct_fn: CorrectFn | None = None,
-                 callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
+                 callbacks: Sequence[TrainerCallback] = (),
+                 progress: bool = True) -> dict[str, Any]:
     """Train one comparison method of ``cfg.methods`` with the same code for all of them.
 
     ``cfg.methods[method].reward`` (+ ``params``) selects the reward of :mod:`hmpo.rewards`;
     ``multistage: true`` runs :func:`hmpo.multistage.run_multistage` instead. Defaults:
     ``out_dir = models/<method>``, ``results_dir = results/train/<method>``; any folders work
     (e.g. one per training seed). Outputs made by another config or base model are deleted
-    and the run starts over (:mod:`hmpo.fingerprint`). Returns the metrics written to
+    and the run starts over (:mod:`hmpo.fingerprint`). ``progress=False`` turns off the
+    trainer's (and the multi-stage sampling/SFT) progress bars, e.g. when the caller shows its
+    own (:func:`hmpo.runs.train_seeds`). Returns the metrics written to
     ``results_dir/metrics.json``.
     """
     if method not in cfg.methods:
@@ -50,7 +53,8 @@ def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/ba
     reward = get_reward(m.reward, **m.params)
     if m.multistage:
         return run_multistage(cfg, method, reward, model_dir=model_dir, train_path=train_path,
-                              out_dir=out_dir, results_dir=results_dir, correct_fn=correct_fn)
+                              out_dir=out_dir, results_dir=results_dir, correct_fn=correct_fn,
+                              callbacks=callbacks, progress=progress)
     return run_grpo(cfg, reward, model_dir=model_dir, train_path=train_path, out_dir=out_dir,
                     results_dir=results_dir, method=method, correct_fn=correct_fn,
-                    callbacks=callbacks)
+                    callbacks=callbacks, progress=progress)

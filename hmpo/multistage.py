@@ -54,7 +54,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hmpo.config import Config, load_config, write_resolved
+from transformers import TrainerCallback
+
+from hmpo.config import Config, load_config, resolve_method, write_resolved
 from hmpo.cost import cpu_seconds
 from hmpo.fingerprint import (
     fingerprint_matches,
@@ -301,8 +303,13 @@ def sft_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
 
 def run_multistage(cfg: Config, method: str, reward: Reward, *, model_dir: str | Path,
                    train_path: str | Path, out_dir: str | Path, results_dir: str | Path,
-                   correct_fn: CorrectFn | None = None, progress: bool = True) -> dict[str, Any]:
-    """All four stages; returns (and writes) ``results_dir/metrics.json`` with summed costs."""
+                   correct_fn: CorrectFn | None = None,
+                   callbacks: Sequence[TrainerCallback] = (),
+                   progress: bool = True) -> dict[str, Any]:
+    """All four stages; returns (and writes) ``results_dir/metrics.json`` with summed costs.
+
+    `callbacks` go to the RL stage's trainer; ``progress`` shows (or not) every stage's bars.
+    """
     out_dir, results_dir = Path(out_dir), Path(results_dir)
     sample_dir, sft_dir = out_dir / SAMPLE_DIR, out_dir / SFT_DIR
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (sample_dir / STAGE_COST_FILE).is_file():
@@ -316,7 +323,7 @@ def run_multistage(cfg: Config, method: str, reward: Reward, *, model_dir: str |
                     sft_dir=sft_dir, progress=progress)
     rl = run_grpo(cfg, reward, model_dir=sft_dir, train_path=train_path, out_dir=out_dir,
                   results_dir=results_dir, method=method, correct_fn=correct_fn,
-                  keep=(SAMPLE_DIR, SFT_DIR))
+                  callbacks=callbacks, progress=progress, keep=(SAMPLE_DIR, SFT_DIR))
     stages = {"sample": pre["sample"], "sft": sft["sft"],
               "rl": {"wall_s": rl["wall_s"], "cpu_s": rl["cpu_s"], "device_s": rl["device_s"]}}
     metrics = dict(rl)
@@ -349,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     m = cfg.methods.get(a.method)
     if m is None or not m.multistage:
         raise ValueError(f"method: {a.method!r} is not a multistage method in {a.params}")
+    cfg = resolve_method(cfg, a.method)  # its RL steps (steps_factor), as in the pipeline
+    m = cfg.methods[a.method]
     out_dir = Path("models") / a.method
     if a.until == "sample":
         return sample_stage(cfg, model_dir=a.model_dir, train_path=a.train_path,

@@ -19,13 +19,15 @@ variables), which keeps the stderr noise of libraries out of the executed notebo
 reads: transformers' weight-loading / shard-writing progress bars and its advisory log lines,
 and the warnings listed there. Our own progress bars (``tqdm.auto``: sampling, sft, data) stay
 and render as widgets in JupyterLab (ipywidgets is pinned; without it tqdm falls back to text
-and warns ``TqdmWarning: IProgress not found``).
+and warns ``TqdmWarning: IProgress not found``); their text fallback, for viewers without
+widgets, is rewritten to each bar's final state (:func:`final_bar_text`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -91,6 +93,46 @@ def parse_value(text: str) -> Any:
     return text
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def final_bar_text(nb: Any) -> int:
+    """Give each saved ``tqdm.auto`` widget bar a text fallback that shows its final state.
+
+    A widget output carries a ``text/plain`` copy for viewers that cannot draw widgets (and
+    for JupyterLab until the notebook's kernel is connected); tqdm writes it once, when the bar
+    is created ("0%"). This rebuilds it from the widget state the executed notebook keeps
+    (tqdm's box: description HTML, progress, postfix HTML), e.g. ``train hmpo: 100%|██████████|
+    12/12 [00:09<00:00, 1.20s/step]``. Returns the number of outputs changed; other widgets
+    are left alone.
+    """
+    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+    def model(ref: str) -> dict:
+        return state.get(ref.removeprefix("IPY_MODEL_"), {})
+
+    changed = 0
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if not view:
+                continue
+            kids = [model(c) for c in model(view.get("model_id", "")).get("state", {})
+                    .get("children", [])]
+            names = [k.get("model_name") for k in kids]
+            if names != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+                continue
+            left, bar, right = (k.get("state", {}) for k in kids)
+            frac = min(1.0, bar.get("value", 0) / bar["max"]) if bar.get("max") else 0.0
+            filled = round(10 * frac)
+            text = (f"{html.unescape(left.get('value', ''))}|{'█' * filled}{' ' * (10 - filled)}|"
+                    f"{html.unescape(right.get('value', ''))}").replace("\u2007", " ")
+            out["data"]["text/plain"] = text
+            changed += 1
+    return changed
+
+
 def run_notebook(source: str | Path, output: str | Path, parameters: dict[str, Any] | None = None,
                  *, kernel: str = "python3", log_output: bool = True,
                  progress_bar: bool = True) -> None:
@@ -111,11 +153,19 @@ def run_notebook(source: str | Path, output: str | Path, parameters: dict[str, A
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     # shutdown_kernel="immediate": every output is collected by then, and a graceful shutdown
     # waits up to 2.5 s for a kernel holding torch threads or child processes to exit
-    with kernel_environment():
-        papermill.execute_notebook(nb, str(output), parameters=parameters or {},
-                                   kernel_name=kernel, language="python",
-                                   log_output=log_output, progress_bar=progress_bar,
-                                   shutdown_kernel="immediate")
+    try:
+        with kernel_environment():
+            papermill.execute_notebook(nb, str(output), parameters=parameters or {},
+                                       kernel_name=kernel, language="python",
+                                       log_output=log_output, progress_bar=progress_bar,
+                                       shutdown_kernel="immediate")
+    finally:  # a failed run's partial notebook is written too: its bars get the same text
+        if Path(output).is_file():
+            import nbformat
+
+            done = nbformat.read(str(output), as_version=4)
+            if final_bar_text(done):
+                nbformat.write(done, str(output))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,6 +87,25 @@ def fixed_budget_methods(cfg: Any) -> list[str]:
             if getattr(mc, "reward", None) == FIXED_REWARD]
 
 
+def references(cfg: Any) -> dict[str, str]:
+    """``{model: the HMPO run it is compared with}`` in comparisons.{md,csv}.
+
+    A method trained for ``steps_factor`` x ``train.max_steps`` steps is compared with the
+    method of reward ``hmpo`` (no params, no budget, single-stage) trained as long, when there
+    is one (``hmpo_add_long`` -> ``hmpo_long``); everything else with ``hmpo``.
+    """
+    def factor(mc: Any) -> int:
+        return int(getattr(mc, "steps_factor", 1))
+
+    plain_hmpo = {factor(mc): m for m, mc in cfg.methods.items()
+                  if getattr(mc, "reward", None) == REFERENCE and not getattr(mc, "params", None)
+                  and getattr(mc, "budget_percentile", None) is None
+                  and not getattr(mc, "multistage", False)}
+    plain_hmpo[1] = REFERENCE
+    return {m: plain_hmpo.get(factor(cfg.methods[m]) if m in cfg.methods else 1, REFERENCE)
+            for m in model_names(cfg)}
+
+
 def main_set(sets: Sequence[str]) -> str:
     """The set the top-level numbers come from: ``synthetic_eval`` if evaluated, else the first."""
     if not sets:
@@ -409,21 +428,21 @@ def compare(mats: Mapping[str, Any], a: str, b: str, *, n_boot: int = N_BOOT,
 
 
 def comparisons_table(matrices: Mapping[str, Mapping[str, Any]], models: Sequence[str], *,
-                      reference: str = REFERENCE, n_boot: int = N_BOOT,
-                      seed: int = 0) -> pd.DataFrame:
-    """Every model vs ``reference`` on every set: paired accuracy (points) and token
-    differences ``model - reference`` with 95% CIs, SEs, MDDs and the floor flag."""
+                      reference: str = REFERENCE, refs: Mapping[str, str] | None = None,
+                      n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+    """Every model vs its reference (``refs[model]``, default `reference`) on every set: paired
+    accuracy (points) and token differences ``model - reference`` with 95% CIs, SEs, MDDs and
+    the floor flag. A model is not compared with itself."""
     rows = []
     for s, mats in matrices.items():
-        if reference not in mats:
-            continue
         for m in models:
-            if m == reference or m not in mats:
+            ref = (refs or {}).get(m, reference)
+            if m == ref or m not in mats or ref not in mats:
                 continue
-            c = compare(mats, m, reference, n_boot=n_boot, seed=seed)
+            c = compare(mats, m, ref, n_boot=n_boot, seed=seed)
             a, t = c["accuracy"], c["tokens"]
             rows.append({
-                "set": s, "method": m, "reference": reference,
+                "set": s, "method": m, "reference": ref,
                 "delta_acc_pt": 100 * a.estimate, "delta_acc_ci_low": 100 * a.ci[0],
                 "delta_acc_ci_high": 100 * a.ci[1], "delta_acc_se_pt": 100 * a.se,
                 "delta_acc_mdd_pt": 100 * a.mdd,
@@ -442,16 +461,18 @@ def comparisons_table(matrices: Mapping[str, Mapping[str, Any]], models: Sequenc
 
 
 def comparisons_markdown(df: pd.DataFrame) -> str:
-    """Markdown: one table per set of the paired differences vs the reference."""
+    """Markdown: per set, one table of the paired differences per reference model."""
     if df.empty:
         return "No comparison: the reference model was not evaluated.\n"
-    ref = df["reference"].iloc[0]
-    parts = [f"# Every model vs {ref}: paired differences (model - {ref})\n\n"
+    refs = list(dict.fromkeys(df["reference"]))
+    title = (f"Every model vs {refs[0]}" if len(refs) == 1 else
+             "Every model vs the HMPO run of its length (" + ", ".join(refs) + ")")
+    parts = [f"# {title}: paired differences (model - reference)\n\n"
              "Paired hierarchical bootstrap over the evaluation problems and the training seeds "
              "(hmpo.stats), 95% percentile intervals; MDD = the smallest true difference the "
              "design detects with 80% power at 5% (2.80 x SE); *floor* = both models at the "
              "same value within their own CIs, in accuracy and tokens.\n"]
-    for s, rows in df.groupby("set", sort=False):
+    for (s, ref), rows in df.groupby(["set", "reference"], sort=False):
         r = rows.reset_index(drop=True)
         t = pd.DataFrame({
             "Method": r["method"],
@@ -464,7 +485,8 @@ def comparisons_markdown(df: pd.DataFrame) -> str:
             "MDD tokens": [_fmt(v, ".1f") for v in r["delta_tokens_mdd"]],
             "Floor": ["yes" if v else "" for v in r["same_value"]],
         })
-        parts.append(f"## {s}\n\n{t.to_markdown(index=False, disable_numparse=True)}\n")
+        head = f"## {s}" if len(refs) == 1 else f"## {s}: vs {ref}"
+        parts.append(f"{head}\n\n{t.to_markdown(index=False, disable_numparse=True)}\n")
     return "\n".join(parts)
 
 
@@ -707,7 +729,8 @@ def write_report(cfg: Any, results_dir: str | Path = "results", *,
     times = (cost_to_compression(logs, costs, [m for m in ("hmpo", "multistage") if m in logs],
                                  reference_tokens=ref_tok) if ref_tok else {})
     table = results_table(summary, costs)
-    comparisons = comparisons_table(matrices, models, n_boot=n_boot, seed=cfg.seed)
+    comparisons = comparisons_table(matrices, models, refs=references(cfg), n_boot=n_boot,
+                                    seed=cfg.seed)
     claims = evaluate_claims(summary, costs, matrices, fixed=fixed_budget_methods(cfg),
                              times=times, reference_tokens=ref_tok,
                              budgets=load_budgets(cfg, results_dir), n_boot=n_boot,

@@ -10,9 +10,12 @@ inside a stage: ``workers`` processes (2 on the 2-core CPU, one torch thread eac
 Layout (``<s>`` = a training seed; ``base`` is one run, without seed folders)::
 
     models/<method>/seed<s>/                      hmpo.train output (checkpoints, final model)
-    results/train/<method>/seed<s>/metrics.json   + live/ (per-step dvclive logs)
-    results/evaluate/<method>/seed<s>/{metrics,samples}/<set>.{json,jsonl}
-    results/evaluate/base/{metrics,samples}/<set>.{json,jsonl}
+    results/train/<method>/seed<s>/metrics.json   + live/ (per-step dvclive logs), train.log
+    results/evaluate/<method>/seed<s>/{metrics,samples,logs}/<set>.{json,jsonl,log}
+    results/evaluate/base/{metrics,samples,logs}/<set>.{json,jsonl,log}
+
+A stage shows one progress bar (rollout steps of all seeds, or evaluation runs); every run's
+console output goes to its log file (``train.log``, ``logs/<set>.log``), not to the notebook.
 
 The top-level ``seed`` keeps fixing the data, the base model and the evaluation samples (every
 model is evaluated on the same problems with the same sampling seed: comparisons are paired);
@@ -26,20 +29,24 @@ Run from the repository root::
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import json
+import functools
 import multiprocessing as mp
+import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from hmpo.config import Config
+from hmpo.config import BUDGETS_PATH, Config, resolve_method
+from hmpo.progress import output_to, reporting_to
 
 BASE = "base"
-BUDGETS_PATH = Path("results/base_model/budgets.json")
+TRAIN_LOG = "train.log"  # a run's console output, beside its metrics.json
 
 
 def run_name(seed: int) -> str:
@@ -70,63 +77,117 @@ def seed_config(cfg: Config, seed: int) -> Config:
     return out
 
 
-def resolve_budget(cfg: Config, method: str, budgets_path: str | Path = BUDGETS_PATH) -> Config:
-    """A copy of `cfg` with a percentile budget turned into ``params.fixed_budget_tokens``.
+class _Tally:
+    """The bar of :func:`run_jobs`: each job's reported units, capped at its share."""
 
-    ``methods.<m>.budget_percentile = q`` reads ``p<q>`` from the base-model stage's
-    budgets.json (percentiles of the base model's correct response lengths on training
-    prompts); other methods are returned unchanged (a copy).
-    """
-    out = copy.deepcopy(cfg)
-    m = out.methods[method]
-    if m.budget_percentile is None:
-        return out
-    path = Path(budgets_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: the base_model stage writes it "
-                                "(run `dvc repro base_model`)")
-    budgets = json.loads(path.read_text())
-    key = f"p{m.budget_percentile}"
-    if key not in budgets.get("budgets_tokens", {}):
-        raise ValueError(f"{path} has no {key!r} (has {sorted(budgets.get('budgets_tokens', {}))});"
-                         " rerun `dvc repro base_model` after changing budget_percentiles")
-    m.params = {**m.params, "fixed_budget_tokens": float(budgets["budgets_tokens"][key])}
-    return out
+    def __init__(self, bar: Any, units: Sequence[int]):
+        self.bar, self.units, self.done = bar, list(units), [0] * len(units)
+
+    def add(self, i: int, n: int) -> None:
+        n = min(n, self.units[i] - self.done[i])  # late ticks after the job ended are dropped
+        if n > 0:
+            self.done[i] += n
+            self.bar.update(n)
+
+    def finish(self, i: int) -> None:
+        """Top the job up to its share (a resumed or finished run reports fewer steps)."""
+        self.add(i, self.units[i] - self.done[i])
+
+
+_queue: Any = None  # in a worker process: where advance() ticks go (set by _init_worker)
+
+
+def _init_worker(queue: Any) -> None:
+    global _queue
+    _queue = queue
+
+
+def _tick_queue(index: int, n: int) -> None:
+    _queue.put((index, n))
+
+
+def _call(fn: Callable[..., Any], job: dict[str, Any], index: int, log: str | None,
+          sink: Callable[[int], None] | None = None) -> Any:
+    """Run one job, its progress to `sink` (in a worker: the parent's queue), its console
+    output to `log` (traceback included when it fails)."""
+    if sink is None and _queue is not None:
+        sink = functools.partial(_tick_queue, index)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(reporting_to(sink))
+        if log is not None:
+            stack.enter_context(output_to(log))
+        try:
+            return fn(**job)
+        except BaseException:
+            if log is not None:
+                traceback.print_exc()
+            raise
+
+
+def _drain(queue: Any, tally: _Tally) -> None:
+    while True:
+        try:
+            i, n = queue.get_nowait()
+        except Empty:
+            return
+        tally.add(i, n)
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], *, workers: int,
-             desc: str, progress: bool = True) -> list[Any]:
-    """``[fn(**job) for job in jobs]``, in order, on up to `workers` processes.
+             desc: str, progress: bool = True, logs: Sequence[str | Path] | None = None,
+             units: Sequence[int] | None = None, unit: str = "run") -> list[Any]:
+    """``[fn(**job) for job in jobs]``, in order, on up to `workers` processes, one bar.
 
     One worker runs the jobs in this process (no start-up cost, exceptions as they are). More
     workers use fresh ``spawn`` processes (forking a process that already holds torch's thread
     pools can hang); `fn` must be importable (a module-level function of hmpo). A failed job
-    re-raises its exception here after the others have finished, naming the job.
+    re-raises its exception here after the others have finished, naming the job and its log.
+
+    ``logs[i]``: job i's console output (stdout, stderr, file descriptors 1 and 2) is appended
+    there instead of reaching the notebook (:func:`hmpo.progress.output_to`). ``units[i]``:
+    the bar counts job i as that many `unit`s, reported from inside the job with
+    :func:`hmpo.progress.advance` (e.g. rollout steps) and topped up when it ends; without
+    `units` a job is one unit, counted when it ends.
     """
-    bar = tqdm(total=len(jobs), desc=desc, unit="run", disable=not progress)
+    if logs is not None and len(logs) != len(jobs):
+        raise ValueError(f"logs: {len(logs)} paths for {len(jobs)} jobs")
+    if units is not None and len(units) != len(jobs):
+        raise ValueError(f"units: {len(units)} values for {len(jobs)} jobs")
+    shares = list(units) if units is not None else [1] * len(jobs)
+    log_of = [str(p) for p in logs] if logs is not None else [None] * len(jobs)
+    bar = tqdm(total=sum(shares), desc=desc, unit=unit, disable=not progress)
+    tally = _Tally(bar, shares)
     if workers <= 1 or len(jobs) <= 1:
         out = []
-        for job in jobs:
-            out.append(fn(**job))
-            bar.update()
+        for i, job in enumerate(jobs):
+            out.append(_call(fn, job, i, log_of[i], functools.partial(tally.add, i)))
+            tally.finish(i)
         bar.close()
         return out
     results: list[Any] = [None] * len(jobs)
     errors = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                             mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(fn, **job): i for i, job in enumerate(jobs)}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                results[i] = fut.result()
-            except Exception as e:  # noqa: BLE001 - re-raised below with the job named
-                errors.append((jobs[i], e))
-            bar.update()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
+                             initializer=_init_worker, initargs=(queue,)) as pool:
+        futures = {pool.submit(_call, fn, job, i, log_of[i]): i for i, job in enumerate(jobs)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(queue, tally)
+            for fut in done:
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except Exception as e:  # noqa: BLE001 - re-raised below with the job named
+                    errors.append((i, e))
+                tally.finish(i)
+    queue.close()
     bar.close()
     if errors:
-        job, e = errors[0]
-        raise RuntimeError(f"{len(errors)} of {len(jobs)} runs failed; first: {job}: "
+        i, e = errors[0]
+        where = f" (log: {log_of[i]})" if log_of[i] else ""
+        raise RuntimeError(f"{len(errors)} of {len(jobs)} runs failed; first: {jobs[i]}{where}: "
                            f"{type(e).__name__}: {e}") from e
     return results
 
@@ -134,15 +195,20 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], *, workers:
 # --------------------------------------------------------------------------- stage bodies
 def _train_one(cfg: Config, method: str, seed: int, model_dir: str, train_path: str,
                models_dir: str, results_dir: str) -> dict[str, Any]:
-    import torch
-
     from hmpo.methods import train_method
 
-    torch.set_num_threads(cfg.threads)
     run = run_name(seed)
+    # progress=False: the trainer's own bars and per-step prints go to the run's log; the
+    # stage's bar counts the run's rollout steps (hmpo.train.StepProgress)
     return train_method(seed_config(cfg, seed), method, model_dir=model_dir,
                         train_path=train_path, out_dir=str(Path(models_dir) / method / run),
-                        results_dir=str(Path(results_dir) / "train" / method / run))
+                        results_dir=str(train_run_dir(method, run, results_dir)),
+                        progress=False)
+
+
+def train_run_dir(method: str, run: str, results_dir: str | Path = "results") -> Path:
+    """Where one training run's metrics, per-step logs and console log (train.log) go."""
+    return Path(results_dir) / "train" / method / run
 
 
 def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
@@ -151,25 +217,26 @@ def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
                 progress: bool = True) -> dict[str, dict[str, Any]]:
     """Train `method` once per seed of ``train.seeds`` (``workers`` at a time).
 
-    Returns ``{"seed<s>": metrics}`` (each also in results/train/<m>/seed<s>/metrics.json).
+    One bar counts the rollout steps of all seeds; each run's console output (the trainer's
+    per-step log lines, warnings) goes to ``results/train/<m>/seed<s>/train.log``. Returns
+    ``{"seed<s>": metrics}`` (each also in results/train/<m>/seed<s>/metrics.json).
     """
-    if method not in cfg.methods:
-        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
-    run_cfg = resolve_budget(cfg, method, budgets_path)
+    run_cfg = resolve_method(cfg, method, budgets_path)  # its steps and budget
+    seeds = cfg.train.seeds
     jobs = [dict(cfg=run_cfg, method=method, seed=s, model_dir=model_dir, train_path=train_path,
-                 models_dir=models_dir, results_dir=results_dir) for s in cfg.train.seeds]
+                 models_dir=models_dir, results_dir=results_dir) for s in seeds]
+    logs = [train_run_dir(method, run_name(s), results_dir) / TRAIN_LOG for s in seeds]
+    steps = run_cfg.train.max_steps
     out = run_jobs(_train_one, jobs, workers=cfg.workers, desc=f"train {method}",
-                   progress=progress)
-    return {run_name(s): m for s, m in zip(cfg.train.seeds, out, strict=True)}
+                   progress=progress, logs=logs, units=[steps] * len(jobs) if steps > 0 else None,
+                   unit="step" if steps > 0 else "run")
+    return {run_name(s): m for s, m in zip(seeds, out, strict=True)}
 
 
 def _evaluate_one(cfg: Config, model_dir: str, set_name: str, out_dir: str,
                   data_dir: str, progress: bool) -> dict[str, Any]:
-    import torch
-
     from hmpo.evaluate import evaluate_model
 
-    torch.set_num_threads(cfg.threads)
     return evaluate_model(cfg, model_dir, set_name, out_dir=out_dir, data_dir=data_dir,
                           progress=progress)
 
@@ -180,7 +247,8 @@ def evaluate_runs(cfg: Config, model: str, *, models_dir: str = "models",
     """Evaluate every run of `model` on every set of ``evaluate.sets`` (``workers`` at a time).
 
     Every run uses the evaluation seed (top-level ``seed``), so all models answer the same
-    problems with the same sampling stream. Returns ``{run: {set: metrics}}``.
+    problems with the same sampling stream. Each job's console output goes to
+    ``<run folder>/logs/<set>.log``. Returns ``{run: {set: metrics}}``.
     """
     runs = model_run_dirs(cfg, model, models_dir)
     jobs, keys = [], []
@@ -191,8 +259,9 @@ def evaluate_runs(cfg: Config, model: str, *, models_dir: str = "models",
             jobs.append(dict(cfg=cfg, model_dir=str(mdir), set_name=s,
                              out_dir=str(eval_run_dir(model, run, results_dir)),
                              data_dir=data_dir, progress=progress and cfg.workers <= 1))
+    logs = [Path(j["out_dir"]) / "logs" / f"{j['set_name']}.log" for j in jobs]
     out = run_jobs(_evaluate_one, jobs, workers=cfg.workers, desc=f"evaluate {model}",
-                   progress=progress)
+                   progress=progress, logs=logs)
     res: dict[str, dict[str, dict[str, Any]]] = {}
     for (run, s), m in zip(keys, out, strict=True):
         res.setdefault(run, {})[s] = m

@@ -48,6 +48,7 @@ from hmpo import synthetic
 from hmpo.config import Config, write_resolved
 from hmpo.generate import sample
 from hmpo.model import build_tiny_model, build_tokenizer, n_parameters, save_model
+from hmpo.prompts import rollout_verdict
 
 SET_NAMES = ("synthetic_train", "synthetic_eval", "synthetic_transfer")
 IGNORE = -100
@@ -201,8 +202,10 @@ def measure(model: torch.nn.Module, tokenizer: Any, records: list[dict], *, n_sa
         k = synthetic.parse_prompt(rec["prompt"]).n_steps
         ls = [c.n_tokens for c in group]
         for c in group:
-            # a sample cut at max_new_tokens is wrong whatever its text says
-            ok = bool(c.finished) and synthetic.is_correct(c.text, rec["answer"])
+            # the verdict of training and evaluation: a sample cut at max_new_tokens is wrong
+            # whatever its text says
+            ok = rollout_verdict(synthetic.is_correct, c.text, rec["answer"],
+                                 finished=c.finished, prompt=rec["prompt"]) == 1
             correct.append(ok)
             by_diff[k].append(ok)
             by_style[(k, synthetic.trace_style(rec["prompt"], c.text))].append((ok, c.n_tokens))
@@ -258,6 +261,21 @@ def style_table(by_style: dict[tuple[int, str], list[tuple[bool, int]]]) -> dict
     return out
 
 
+Batch = tuple[int, list[tuple[list[int], int]], dict[str, torch.Tensor], torch.Tensor]
+
+
+def _forward_batches(model: torch.nn.Module, tokenizer: Any,
+                     examples: list[tuple[list[int], int]], batch_size: int) -> Iterator[Batch]:
+    """Teacher forcing in batches: yields ``(offset, examples of the batch, collated batch,
+    logits)``, the model in eval mode."""
+    model.eval()
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        batch = _collate(chunk, tokenizer.pad_token_id)
+        yield start, chunk, batch, model(input_ids=batch["input_ids"],
+                                         attention_mask=batch["attention_mask"]).logits
+
+
 @torch.no_grad()
 def teacher_forced_lines(model: torch.nn.Module, tokenizer: Any, records: list[dict], *,
                          max_rechecks: int, seed: int, batch_size: int = 64) -> dict[str, Any]:
@@ -298,11 +316,7 @@ def teacher_forced_lines(model: torch.nn.Module, tokenizer: Any, records: list[d
     answers: dict[tuple[str, int], list[bool]] = defaultdict(list)
     absorbed: dict[int, list[bool]] = defaultdict(list)
     examples = encode_examples(tokenizer, [(it[3], it[4]) for it in items])
-    model.eval()
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start:start + batch_size]
-        batch = _collate(chunk, tokenizer.pad_token_id)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    for start, chunk, _, logits in _forward_batches(model, tokenizer, examples, batch_size):
         for b, (ids, n_prompt) in enumerate(chunk):
             style, k, m, _, _ = items[start + b]
             for pos in range(n_prompt, len(ids)):
@@ -356,10 +370,7 @@ def teacher_forced(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[
         kind_of[ids] = k
         masks[k, ids] = True
     probs: list[list[float]] = [[] for _ in kinds]
-    model.eval()
-    for start in range(0, len(examples), batch_size):
-        batch = _collate(examples[start:start + batch_size], tokenizer.pad_token_id)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    for _, _, batch, logits in _forward_batches(model, tokenizer, examples, batch_size):
         logits, target = logits[:, :-1], batch["labels"][:, 1:]
         sel = (target != IGNORE) & (kind_of[target.clamp(min=0)] >= 0)
         lg, tg = logits[sel], target[sel]

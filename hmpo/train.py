@@ -64,7 +64,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 
-from hmpo.config import Config, TrainConfig, load_config, write_resolved
+from hmpo.config import Config, TrainConfig, load_config, resolve_method, write_resolved
 from hmpo.cost import cpu_seconds, device_cost
 from hmpo.fingerprint import (
     fingerprint_matches,
@@ -72,6 +72,7 @@ from hmpo.fingerprint import (
     reuse_or_reset,
     write_fingerprint,
 )
+from hmpo.progress import advance
 from hmpo.prompts import rollout_verdict
 from hmpo.rewards import Reward, get_reward, group_stats
 
@@ -401,6 +402,24 @@ class LiveLogger(TrainerCallback):
             self.live = None
 
 
+class StepProgress(TrainerCallback):
+    """Reports each finished rollout step to :func:`hmpo.progress.advance` (the stage's bar).
+
+    A resumed run reports the steps its checkpoint already holds when training begins.
+    """
+
+    def __init__(self, updates_per_step: int):
+        self.updates_per_step = updates_per_step
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            advance(state.global_step // self.updates_per_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and state.global_step % self.updates_per_step == 0:
+            advance(1)
+
+
 class CostMeter(TrainerCallback):
     """Machine-seconds of a run, carried through checkpoints so a resumed run adds up.
 
@@ -473,13 +492,14 @@ def _cuda_available() -> bool:
 
 
 def grpo_config_kwargs(cfg: Config, out_dir: str | Path, *, num_processes: int | None = None,
-                       cuda: bool | None = None) -> dict[str, Any]:
+                       cuda: bool | None = None, progress: bool = True) -> dict[str, Any]:
     """The ``GRPOConfig`` keyword arguments for ``cfg.train`` (a pure mapping, no TRL import).
 
     ``num_processes`` (default: the launcher's ``WORLD_SIZE``, else 1) fixes the batch
     geometry (:meth:`TrainConfig.geometry`); step counts in ``cfg.train`` are rollout steps
     and are converted to TRL optimizer steps. ``cuda`` (default: detected) decides
-    ``use_cpu``; bf16 without CUDA is an error rather than a silent fp32 run.
+    ``use_cpu``; bf16 without CUDA is an error rather than a silent fp32 run. ``progress``
+    keeps the trainer's progress bar (else it prints its log lines instead).
     """
     t: TrainConfig = cfg.train
     if num_processes is None:
@@ -534,7 +554,7 @@ def grpo_config_kwargs(cfg: Config, out_dir: str | Path, *, num_processes: int |
         "logging_first_step": True,
         "report_to": "none",  # dvclive via LiveLogger, into results/train/<method>/live
         "log_completions": False,
-        "disable_tqdm": False,
+        "disable_tqdm": not progress,
         "dataloader_num_workers": 0,
     }
     if t.use_vllm:
@@ -672,13 +692,15 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
              out_dir: str | Path, results_dir: str | Path, method: str,
              correct_fn: CorrectFn | None = None, callbacks: Sequence[TrainerCallback] = (),
              keep_checkpoints: bool = False, live: bool = True,
-             keep: tuple[str, ...] = ()) -> dict[str, Any]:
+             keep: tuple[str, ...] = (), progress: bool = True) -> dict[str, Any]:
     """Train ``model_dir`` with ``reward`` on ``train_path``; write the model and metrics.
 
     Resumes from the last ``checkpoint-*`` in ``out_dir`` when there is one (and it belongs
     to the same run: :func:`run_fingerprint`; stale outputs are deleted, except the
     top-level names in ``keep`` and inputs inside ``out_dir``). ``live=False`` skips the
-    dvclive log (for machines without dvclive, e.g. the GPU check). Returns the dict written to
+    dvclive log (for machines without dvclive, e.g. the GPU check). ``progress=False`` turns
+    the trainer's bar off (it prints its log lines instead); either way each rollout step is
+    reported to :func:`hmpo.progress.advance`. Returns the dict written to
     ``results_dir/metrics.json``.
     """
     from transformers import AutoTokenizer
@@ -702,7 +724,7 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
         prior = json.loads((Path(last) / COST_FILE).read_text())
     meter = CostMeter(prior)
 
-    args = build_grpo_config(cfg, out_dir)
+    args = build_grpo_config(cfg, out_dir, progress=progress)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), padding_side="left")
     dataset, n_dropped = load_train_dataset(train_path, tokenizer,
                                             prompt_style=cfg.base_model.prompt_style,
@@ -716,6 +738,7 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
     )
     ups = trainer.updates_per_step
     trainer.add_callback(meter)
+    trainer.add_callback(StepProgress(ups))
     if live:
         trainer.add_callback(LiveLogger(results_dir / "live", updates_per_step=ups,
                                         resume_step=resume_step))
@@ -803,12 +826,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--vllm-server-base-url", default=None,
                    help="train.vllm_server_base_url for this launch (e.g. http://node5:8000)")
     a = p.parse_args(argv)
-    cfg = load_config(a.params, profile=a.profile)
+    # the method's steps (steps_factor) and fixed budget (budget_percentile), as in the pipeline
+    cfg = resolve_method(load_config(a.params, profile=a.profile), a.method)
     if a.vllm_server_base_url:
         cfg.train.vllm_server_base_url = a.vllm_server_base_url
-    if a.method not in cfg.methods:
-        raise ValueError(f"method: {a.method!r} is not in methods "
-                         f"(known: {', '.join(cfg.methods)})")
     m = cfg.methods[a.method]
     if m.multistage:  # the baseline sits above this trainer: its own entry point
         raise ValueError(f"method: {a.method!r} is the multi-stage baseline; run "

@@ -21,8 +21,10 @@
 # `multistage` = sample, SFT on the shortest correct solutions, then GRPO), once per seed of
 # `train.seeds`, `workers` runs at a time (`hmpo.runs.train_seeds`). Each run writes
 # `models/<method>/seed<s>/` and `results/train/<method>/seed<s>/` (metrics.json with wall /
-# CPU seconds, per-step dvclive logs under `live/`). A fixed-budget method with
-# `budget_percentile` takes its budget from `results/base_model/budgets.json`.
+# CPU seconds, per-step dvclive logs under `live/`, and `train.log`: the trainer's per-step
+# log lines and warnings, which would otherwise flood this notebook; the bar below counts the
+# rollout steps of all seeds). A fixed-budget method with `budget_percentile` takes its
+# budget from `results/base_model/budgets.json`.
 #
 # Pipeline: `dvc repro train@hmpo` (one per method). Here: set `method`, run top to bottom.
 
@@ -42,13 +44,15 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 # %matplotlib inline
 import pandas as pd
 
-from hmpo.config import load_config
+from hmpo.config import load_config, resolve_method
 from hmpo.plots import plot_training_curves
 from hmpo.report import load_train_log
-from hmpo.runs import resolve_budget, train_seeds
+from hmpo.runs import train_seeds
 
 cfg = load_config(params_path, profile=profile)
-print(f"{method}: {resolve_budget(cfg, method).methods[method]}, seeds {cfg.train.seeds}")
+run_cfg = resolve_method(cfg, method)  # its budget (budget_percentile) and RL steps
+print(f"{method}: {run_cfg.methods[method]}, {run_cfg.train.max_steps} rollout steps, "
+      f"seeds {cfg.train.seeds}")
 runs = train_seeds(cfg, method)
 pd.DataFrame({run: {k: v for k, v in m.items() if not isinstance(v, (dict, list))}
               for run, m in runs.items()})

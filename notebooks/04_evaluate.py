@@ -23,7 +23,7 @@
 # `results/evaluate/<model>[/seed<s>]/metrics/<set>.json` (accuracy, mean and median tokens,
 # bootstrap 95% CIs over problems, per-difficulty breakdown) and
 # `.../samples/<set>.jsonl` (every sample). `hmpo.runs.evaluate_runs` runs them
-# `workers` at a time.
+# `workers` at a time; each run's console output goes to `.../logs/<set>.log`.
 #
 # Pipeline: `dvc repro evaluate@hmpo`. Here: set `model`, run top to bottom.
 

@@ -81,7 +81,14 @@ main = summary["main_set"]
 by_difficulty = {m: report["evaluations"][m][main]["by_difficulty"]
                  for m in ("base", "hmpo") if m in report["evaluations"]}
 figures = {f"pareto_{s}": plot_pareto(summary, s) for s in summary["eval_sets"]}
-figures["training_curves"] = plot_training_curves(report["train_logs"])
+# the long runs (steps_factor > 1, the horizon check) get their own figure: on one axis with
+# the 80-step runs they would squeeze those into the first third
+logs = report["train_logs"]
+long_runs = [m for m in logs if cfg.methods[m].steps_factor > 1]
+figures["training_curves"] = plot_training_curves({m: v for m, v in logs.items()
+                                                   if m not in long_runs})
+if long_runs:
+    figures["training_curves_long"] = plot_training_curves({m: logs[m] for m in long_runs})
 figures["difficulty_base_vs_hmpo"] = plot_difficulty_lengths(by_difficulty, main)
 figures["reward_shape"] = plot_reward_shape().figure
 figures["costs"] = plot_costs(costs)

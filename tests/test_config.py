@@ -73,6 +73,8 @@ BAD = [
     (("train", "per_device_train_batch_size"), 7, "train.per_device_train_batch_size"),
     (("base_model", "kind"), "pretrained", "base_model.name_or_path"),  # needs a model id
     (("train", "accelerate_config"), "configs/accelerate/nope.yaml", "train.accelerate_config"),
+    # params.yaml runs 3 seeds side by side (workers: 3): on GPUs they would share the devices
+    (("train", "accelerate_config"), "configs/accelerate/multi_gpu.yaml", "workers"),
     # a task configured but not drawn (a typo in the task name would be silently ignored)
     (("data", "gym", "task_configs"), {"chain_sums": {"max_digits": 1}},
      "data.gym.task_configs.chain_sums"),

@@ -264,11 +264,9 @@ def test_evaluate_model_fails_fast_naming_the_fix(tiny_setup):
     assert not (root / "results" / "x" / "metrics").exists()  # nothing that looks complete
 
 
-def test_model_dir_for(tiny_setup):
-    from hmpo.evaluate import model_dir_for
+def test_fix_hint_names_the_stage_of_a_seed_folder():
+    from hmpo.evaluate import _fix_hint
 
-    cfg = tiny_setup[0]
-    assert model_dir_for(cfg, "base") == Path("models/base")
-    assert model_dir_for(cfg, "kimi", "m") == Path("m/kimi")
-    with pytest.raises(ValueError, match="model: 'bogus'"):
-        model_dir_for(cfg, "bogus")
+    assert _fix_hint(Path("models/base")) == "rerun `dvc repro base_model`"
+    assert _fix_hint(Path("models/kimi")) == "rerun `dvc repro train@kimi`"
+    assert _fix_hint(Path("models/kimi/seed2")) == "rerun `dvc repro train@kimi`"

@@ -116,6 +116,9 @@ def test_executed_notebook_has_widget_bars_and_no_stderr_noise(tmp_path, monkeyp
     assert stderr == "", f"stderr in the executed notebook:\n{stderr}"
     widgets = [o for o in outs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(widgets) == 1  # our bar; transformers' "Loading weights" bar is disabled
+    # its text fallback (a viewer without widgets, JupyterLab before the kernel connects) is
+    # the final state, not the "0%" tqdm wrote when the bar was created
+    assert "".join(widgets[0]["data"]["text/plain"]).startswith("sampling: 100%|██████████| 3/3 ")
     state = json.dumps(nb["metadata"]["widgets"])
     assert "sampling" in state and "Loading" not in state
     stdout = "".join("".join(o.get("text", [])) for o in outs if o.get("name") == "stdout")

@@ -308,6 +308,24 @@ def test_comparisons_table_every_model_vs_hmpo():
     assert "## synthetic_eval" in md and "| kimi " in md and "yes" in md
 
 
+def test_comparisons_pair_each_long_run_with_the_hmpo_run_of_its_length():
+    from hmpo.config import load_config
+    from hmpo.report import references
+
+    cfg = load_config("params.yaml")
+    refs = references(cfg)
+    assert refs["hmpo_add_long"] == "hmpo_long" and refs["hmpo_long"] == "hmpo_long"
+    assert refs["hmpo_add"] == refs["hmpo_fixed_p25"] == refs["base"] == "hmpo"
+    m = _mats(base=(0.8, 100.0), hmpo=(0.7, 60.0), hmpo_add=(0.9, 60.0),
+              hmpo_long=(0.9, 50.0), hmpo_add_long=(0.85, 50.0))
+    df = comparisons_table(m, [k for k in m["synthetic_eval"] if k != "ids"], refs=refs, n_boot=200)
+    got = {r.method: (r.reference, r.delta_acc_pt) for r in df.itertuples()}
+    assert got == {"base": ("hmpo", pytest.approx(10.0)), "hmpo_add": ("hmpo", pytest.approx(20.0)),
+                   "hmpo_add_long": ("hmpo_long", pytest.approx(-5.0))}  # hmpo_long: itself
+    md = comparisons_markdown(df)
+    assert "## synthetic_eval: vs hmpo\n" in md and "## synthetic_eval: vs hmpo_long\n" in md
+
+
 def test_pareto_front():
     s = build_summary(_runs(base=[(0.5, 100.0)], hmpo=[(0.5, 70.0)], grpo=[(0.55, 110.0)],
                            kimi=[(0.4, 80.0)], hmpo_add_ungated=[(0.1, 20.0)]),

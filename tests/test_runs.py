@@ -1,15 +1,16 @@
 """Training seeds (hmpo.runs) and the fixed-budget rule (hmpo.fixed_budgets)."""
 
 import json
+import re
+import time
 
 import pytest
 
-from hmpo.config import ConfigError, config_from_dict, load_config
+from hmpo.config import ConfigError, config_from_dict, load_config, resolve_method
 from hmpo.fixed_budgets import fixed_budgets
 from hmpo.runs import (
     eval_run_dir,
     model_run_dirs,
-    resolve_budget,
     run_jobs,
     seed_config,
 )
@@ -23,6 +24,43 @@ def _fail_on_two(x: int) -> int:
     if x == 2:
         raise ValueError("two is bad")
     return x
+
+
+def _noisy_steps(x: int, steps: int, linger: float = 0.0) -> int:
+    """Prints through Python, through file descriptor 2 (as C code and subprocesses do) and a
+    warning, and reports `steps` units of progress (a trainer reports rollout steps)."""
+    import os
+    import sys
+    import warnings
+
+    from hmpo.progress import advance
+
+    print(f"stdout line of job {x}")
+    print(f"stderr line of job {x}", file=sys.stderr)
+    os.write(2, f"fd-2 line of job {x}\n".encode())
+    warnings.warn(f"warning of job {x}", UserWarning, stacklevel=1)
+    for _ in range(steps):
+        advance(1)
+    time.sleep(linger)  # a worker's ticks reach the parent while the job still runs
+    return x
+
+
+class _Bar:
+    """Stands in for tqdm: records the updates run_jobs makes."""
+
+    def __init__(self, total, **kwargs):
+        self.total, self.n, self.closed, self.updates = total, 0, False, []
+        made.append(self)
+
+    def update(self, n=1):
+        self.n += n
+        self.updates.append(n)
+
+    def close(self):
+        self.closed = True
+
+
+made: list[_Bar] = []
 
 
 @pytest.fixture
@@ -44,6 +82,50 @@ def test_run_jobs_names_the_failed_job_after_the_others_finish():
         run_jobs(_fail_on_two, [{"x": 2}], workers=1, desc="t", progress=False)
 
 
+@pytest.mark.filterwarnings("ignore:warning of job")  # in this process pytest records them
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_jobs_sends_each_jobs_output_to_its_log_and_counts_its_steps(
+        tmp_path, capfd, monkeypatch, workers):
+    import hmpo.runs
+
+    monkeypatch.setattr(hmpo.runs, "tqdm", _Bar)
+    made.clear()
+    # job 1 reports fewer steps than its share (a resumed run): topped up when it ends;
+    # job 2 reports more (late ticks): capped at its share
+    jobs = [{"x": 0, "steps": 4, "linger": 0.5}, {"x": 1, "steps": 2, "linger": 0.5},
+            {"x": 2, "steps": 9, "linger": 0.5}]
+    logs = [tmp_path / f"run{i}" / "train.log" for i in range(3)]
+    out = run_jobs(_noisy_steps, jobs, workers=workers, desc="t", logs=logs, units=[4, 4, 4],
+                   unit="step")
+    assert out == [0, 1, 2]
+    assert made[-1].total == 12 and made[-1].n == 12 and made[-1].closed
+    # step by step as the jobs report them (4 + 2 + 4 capped), then job 1's top-up of 2
+    assert made[-1].updates.count(1) == 10 and made[-1].updates.count(2) == 1
+    captured = capfd.readouterr()
+    assert "line of job" not in captured.out + captured.err  # nothing reached the console
+    for i, log in enumerate(logs):
+        text = log.read_text()
+        # (in this process pytest records the warnings itself, so only workers print them)
+        for line in (f"stdout line of job {i}", f"stderr line of job {i}",
+                     f"fd-2 line of job {i}", *([f"warning of job {i}"] * (workers > 1))):
+            assert line in text, f"{line!r} missing from {log}"
+        assert not re.search(rf"of job (?!{i}\b)\d", text)  # only this job's lines
+    print("after")  # the console is restored
+    assert capfd.readouterr().out == "after\n"
+
+
+def test_a_failing_job_leaves_its_traceback_in_its_log_and_the_error_names_it(tmp_path):
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    failed = r"1 of 2 runs failed; first: \{'x': 2\} \(log: .*b\.log\)"
+    with pytest.raises(RuntimeError, match=failed):
+        run_jobs(_fail_on_two, [{"x": 1}, {"x": 2}], workers=2, desc="t", progress=False,
+                 logs=logs)
+    assert "ValueError: two is bad" in logs[1].read_text()
+    assert logs[0].read_text() == ""
+    with pytest.raises(ValueError, match="logs: 1 paths for 2 jobs"):
+        run_jobs(_square, [{"x": 1}, {"x": 2}], workers=1, desc="t", logs=logs[:1])
+
+
 def test_run_dirs_one_per_seed_and_one_for_base(cfg):
     cfg.train.seeds = [0, 3]
     assert {k: str(v) for k, v in model_run_dirs(cfg, "hmpo").items()} == {
@@ -62,18 +144,49 @@ def test_seed_config_changes_only_the_seed_of_a_copy(cfg):
     assert cfg.train.learning_rate != 1.0
 
 
-def test_resolve_budget_reads_the_percentile_from_budgets_json(cfg, tmp_path):
+def test_resolve_method_reads_the_percentile_from_budgets_json(cfg, tmp_path):
     path = tmp_path / "budgets.json"
     path.write_text(json.dumps({"budgets_tokens": {"p25": 12.5, "p50": 20.0, "p75": 31.0}}))
-    c = resolve_budget(cfg, "hmpo_fixed_p75", path)
+    c = resolve_method(cfg, "hmpo_fixed_p75", path)
     assert c.methods["hmpo_fixed_p75"].params["fixed_budget_tokens"] == 31.0
     assert "fixed_budget_tokens" not in cfg.methods["hmpo_fixed_p75"].params  # a copy
-    assert resolve_budget(cfg, "hmpo", path).methods["hmpo"].params == {}
+    assert resolve_method(cfg, "hmpo", path).methods["hmpo"].params == {}
     with pytest.raises(FileNotFoundError, match="dvc repro base_model"):
-        resolve_budget(cfg, "hmpo_fixed_p25", tmp_path / "missing.json")
+        resolve_method(cfg, "hmpo_fixed_p25", tmp_path / "missing.json")
     path.write_text(json.dumps({"budgets_tokens": {"p50": 20.0}}))
     with pytest.raises(ValueError, match="no 'p25'"):
-        resolve_budget(cfg, "hmpo_fixed_p25", path)
+        resolve_method(cfg, "hmpo_fixed_p25", path)
+
+
+def test_resolve_method_multiplies_the_steps_of_a_long_run(cfg):
+    cfg.methods["hmpo_long"].steps_factor = 3
+    assert resolve_method(cfg, "hmpo_long").train.max_steps == 3 * cfg.train.max_steps
+    assert resolve_method(cfg, "hmpo").train.max_steps == cfg.train.max_steps
+    assert cfg.methods["hmpo_long"].steps_factor == 3 and cfg.train.max_steps == 80  # a copy
+    with pytest.raises(ValueError, match="method: 'nope' is not in methods"):
+        resolve_method(cfg, "nope")
+
+
+def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch, tmp_path):
+    """`python -m hmpo.train --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
+    the pipeline does, rather than training the reward without one."""
+    import hmpo.config
+    import hmpo.train
+
+    budgets = tmp_path / "budgets.json"
+    budgets.write_text(json.dumps({"budgets_tokens": {"p25": 12.5, "p50": 20.0, "p75": 31.0}}))
+    monkeypatch.setattr(hmpo.config.resolve_method, "__defaults__", (budgets,))
+    seen = {}
+
+    def fake_run_grpo(cfg, reward, **kw):
+        seen.update(params=dict(reward.params), steps=cfg.train.max_steps)
+        return {"final": {}}
+
+    monkeypatch.setattr(hmpo.train, "run_grpo", fake_run_grpo)
+    hmpo.train.main(["--method", "hmpo_fixed_p25"])
+    assert seen["params"]["fixed_budget_tokens"] == 12.5
+    hmpo.train.main(["--method", "hmpo_long"])
+    assert seen["steps"] == 3 * load_config("params.yaml").train.max_steps
 
 
 def test_fixed_budgets_use_correct_lengths_only():
