@@ -159,10 +159,14 @@ def test_resolve_method_reads_the_percentile_from_budgets_json(cfg, tmp_path):
 
 
 def test_resolve_method_multiplies_the_steps_of_a_long_run(cfg):
-    cfg.methods["hmpo_long"].steps_factor = 3
-    assert resolve_method(cfg, "hmpo_long").train.max_steps == 3 * cfg.train.max_steps
-    assert resolve_method(cfg, "hmpo").train.max_steps == cfg.train.max_steps
-    assert cfg.methods["hmpo_long"].steps_factor == 3 and cfg.train.max_steps == 80  # a copy
+    steps = cfg.train.max_steps
+    assert cfg.methods["hmpo_long"].steps_factor == 3  # params.yaml
+    assert resolve_method(cfg, "hmpo_long").train.max_steps == 3 * steps
+    assert resolve_method(cfg, "hmpo").train.max_steps == steps
+    assert cfg.train.max_steps == steps  # resolve_method works on a copy
+    cfg.train.max_steps = -1  # epoch-long runs (the paper profiles): the epochs are multiplied
+    long = resolve_method(cfg, "hmpo_long").train
+    assert long.max_steps == -1 and long.num_train_epochs == 3 * cfg.train.num_train_epochs
     with pytest.raises(ValueError, match="method: 'nope' is not in methods"):
         resolve_method(cfg, "nope")
 
