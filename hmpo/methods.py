@@ -22,7 +22,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from hmpo.config import Config
+from hmpo.config import BUDGETS_PATH, Config, resolve_method
 from hmpo.multistage import run_multistage
 from hmpo.rewards import get_reward
 from hmpo.train import CorrectFn, run_grpo
@@ -33,11 +33,15 @@ def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/ba
                  out_dir: str | Path | None = None, results_dir: str | Path | None = None,
                  correct_fn: CorrectFn | None = None,
                  callbacks: Sequence[TrainerCallback] = (),
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True,
+                 budgets_path: str | Path = BUDGETS_PATH) -> dict[str, Any]:
     """Train one comparison method of ``cfg.methods`` with the same code for all of them.
 
     ``cfg.methods[method].reward`` (+ ``params``) selects the reward of :mod:`hmpo.rewards`;
-    ``multistage: true`` runs :func:`hmpo.multistage.run_multistage` instead. Defaults:
+    ``multistage: true`` runs :func:`hmpo.multistage.run_multistage` instead. The run's config
+    is :func:`hmpo.config.resolve_method` of `cfg` (its ``steps_factor`` and, for a
+    ``budget_percentile``, the fixed budget read from `budgets_path`): pass the unresolved
+    config, as every caller does (resolving twice would multiply the steps twice). Defaults:
     ``out_dir = models/<method>``, ``results_dir = results/train/<method>``; any folders work
     (e.g. one per training seed). Outputs made by another config or base model are deleted
     and the run starts over (:mod:`hmpo.fingerprint`). ``progress=False`` turns off the
@@ -47,6 +51,7 @@ def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/ba
     """
     if method not in cfg.methods:
         raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
+    cfg = resolve_method(cfg, method, budgets_path)
     m = cfg.methods[method]
     out_dir = Path(out_dir) if out_dir is not None else Path("models") / method
     results_dir = Path(results_dir) if results_dir is not None else Path("results/train") / method

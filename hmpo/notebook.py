@@ -153,19 +153,22 @@ def run_notebook(source: str | Path, output: str | Path, parameters: dict[str, A
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     # shutdown_kernel="immediate": every output is collected by then, and a graceful shutdown
     # waits up to 2.5 s for a kernel holding torch threads or child processes to exit
+    import nbformat
+
+    done = None
     try:
         with kernel_environment():
-            papermill.execute_notebook(nb, str(output), parameters=parameters or {},
-                                       kernel_name=kernel, language="python",
-                                       log_output=log_output, progress_bar=progress_bar,
-                                       shutdown_kernel="immediate")
-    finally:  # a failed run's partial notebook is written too: its bars get the same text
-        if Path(output).is_file():
-            import nbformat
-
+            done = papermill.execute_notebook(nb, str(output), parameters=parameters or {},
+                                              kernel_name=kernel, language="python",
+                                              log_output=log_output, progress_bar=progress_bar,
+                                              shutdown_kernel="immediate")
+    finally:
+        # papermill returns the notebook it wrote; a failed run returns nothing, but its
+        # partial notebook is written too: read it back, so its bars get the same text
+        if done is None and Path(output).is_file():
             done = nbformat.read(str(output), as_version=4)
-            if final_bar_text(done):
-                nbformat.write(done, str(output))
+        if done is not None and final_bar_text(done):
+            nbformat.write(done, str(output))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -428,15 +428,16 @@ def compare(mats: Mapping[str, Any], a: str, b: str, *, n_boot: int = N_BOOT,
 
 
 def comparisons_table(matrices: Mapping[str, Mapping[str, Any]], models: Sequence[str], *,
-                      reference: str = REFERENCE, refs: Mapping[str, str] | None = None,
-                      n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """Every model vs its reference (``refs[model]``, default `reference`) on every set: paired
-    accuracy (points) and token differences ``model - reference`` with 95% CIs, SEs, MDDs and
-    the floor flag. A model is not compared with itself."""
+                      refs: Mapping[str, str] | None = None, n_boot: int = N_BOOT,
+                      seed: int = 0) -> pd.DataFrame:
+    """Every model vs its reference (``refs[model]``; hmpo for a model `refs` does not name,
+    and for all when `refs` is None) on every set: paired accuracy (points) and token
+    differences ``model - reference`` with 95% CIs, SEs, MDDs and the floor flag. A model is
+    not compared with itself."""
     rows = []
     for s, mats in matrices.items():
         for m in models:
-            ref = (refs or {}).get(m, reference)
+            ref = (refs or {}).get(m, REFERENCE)
             if m == ref or m not in mats or ref not in mats:
                 continue
             c = compare(mats, m, ref, n_boot=n_boot, seed=seed)

@@ -194,7 +194,7 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], *, workers:
 
 # --------------------------------------------------------------------------- stage bodies
 def _train_one(cfg: Config, method: str, seed: int, model_dir: str, train_path: str,
-               models_dir: str, results_dir: str) -> dict[str, Any]:
+               models_dir: str, results_dir: str, budgets_path: str) -> dict[str, Any]:
     from hmpo.methods import train_method
 
     run = run_name(seed)
@@ -203,7 +203,7 @@ def _train_one(cfg: Config, method: str, seed: int, model_dir: str, train_path: 
     return train_method(seed_config(cfg, seed), method, model_dir=model_dir,
                         train_path=train_path, out_dir=str(Path(models_dir) / method / run),
                         results_dir=str(train_run_dir(method, run, results_dir)),
-                        progress=False)
+                        progress=False, budgets_path=budgets_path)
 
 
 def train_run_dir(method: str, run: str, results_dir: str | Path = "results") -> Path:
@@ -221,12 +221,13 @@ def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
     per-step log lines, warnings) goes to ``results/train/<m>/seed<s>/train.log``. Returns
     ``{"seed<s>": metrics}`` (each also in results/train/<m>/seed<s>/metrics.json).
     """
-    run_cfg = resolve_method(cfg, method, budgets_path)  # its steps and budget
     seeds = cfg.train.seeds
-    jobs = [dict(cfg=run_cfg, method=method, seed=s, model_dir=model_dir, train_path=train_path,
-                 models_dir=models_dir, results_dir=results_dir) for s in seeds]
+    # train_method resolves the method's steps and budget (once); here only the bar needs them
+    steps = resolve_method(cfg, method, budgets_path).train.max_steps
+    jobs = [dict(cfg=cfg, method=method, seed=s, model_dir=model_dir, train_path=train_path,
+                 models_dir=models_dir, results_dir=results_dir, budgets_path=str(budgets_path))
+            for s in seeds]
     logs = [train_run_dir(method, run_name(s), results_dir) / TRAIN_LOG for s in seeds]
-    steps = run_cfg.train.max_steps
     out = run_jobs(_train_one, jobs, workers=cfg.workers, desc=f"train {method}",
                    progress=progress, logs=logs, units=[steps] * len(jobs) if steps > 0 else None,
                    unit="step" if steps > 0 else "run")

@@ -81,8 +81,8 @@ main = summary["main_set"]
 by_difficulty = {m: report["evaluations"][m][main]["by_difficulty"]
                  for m in ("base", "hmpo") if m in report["evaluations"]}
 figures = {f"pareto_{s}": plot_pareto(summary, s) for s in summary["eval_sets"]}
-# the long runs (steps_factor > 1, the horizon check) get their own figure: on one axis with
-# the 80-step runs they would squeeze those into the first third
+# runs with steps_factor > 1 (e.g. a horizon check) get their own figure: on one axis with the
+# shorter runs they would squeeze those into the first part
 logs = report["train_logs"]
 long_runs = [m for m in logs if cfg.methods[m].steps_factor > 1]
 figures["training_curves"] = plot_training_curves({m: v for m, v in logs.items()

@@ -309,10 +309,12 @@ def test_comparisons_table_every_model_vs_hmpo():
 
 
 def test_comparisons_pair_each_long_run_with_the_hmpo_run_of_its_length():
-    from hmpo.config import load_config
+    from hmpo.config import MethodConfig, load_config
     from hmpo.report import references
 
     cfg = load_config("params.yaml")
+    cfg.methods["hmpo_long"] = MethodConfig(reward="hmpo", steps_factor=3)
+    cfg.methods["hmpo_add_long"] = MethodConfig(reward="hmpo_add", steps_factor=3)
     refs = references(cfg)
     assert refs["hmpo_add_long"] == "hmpo_long" and refs["hmpo_long"] == "hmpo_long"
     assert refs["hmpo_add"] == refs["hmpo_fixed_p25"] == refs["base"] == "hmpo"

@@ -6,7 +6,13 @@ import time
 
 import pytest
 
-from hmpo.config import ConfigError, config_from_dict, load_config, resolve_method
+from hmpo.config import (
+    ConfigError,
+    MethodConfig,
+    config_from_dict,
+    load_config,
+    resolve_method,
+)
 from hmpo.fixed_budgets import fixed_budgets
 from hmpo.runs import (
     eval_run_dir,
@@ -158,9 +164,15 @@ def test_resolve_method_reads_the_percentile_from_budgets_json(cfg, tmp_path):
         resolve_method(cfg, "hmpo_fixed_p25", path)
 
 
+def _with_long_run(cfg):
+    """`cfg` with ``hmpo_long``: HMPO trained for 3x ``train.max_steps`` (``steps_factor``)."""
+    cfg.methods["hmpo_long"] = MethodConfig(reward="hmpo", steps_factor=3)
+    return cfg
+
+
 def test_resolve_method_multiplies_the_steps_of_a_long_run(cfg):
+    cfg = _with_long_run(cfg)
     steps = cfg.train.max_steps
-    assert cfg.methods["hmpo_long"].steps_factor == 3  # params.yaml
     assert resolve_method(cfg, "hmpo_long").train.max_steps == 3 * steps
     assert resolve_method(cfg, "hmpo").train.max_steps == steps
     assert cfg.train.max_steps == steps  # resolve_method works on a copy
@@ -171,26 +183,74 @@ def test_resolve_method_multiplies_the_steps_of_a_long_run(cfg):
         resolve_method(cfg, "nope")
 
 
-def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch, tmp_path):
-    """`python -m hmpo.train --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
-    the pipeline does, rather than training the reward without one."""
-    import hmpo.config
-    import hmpo.train
+@pytest.fixture
+def budgets(tmp_path):
+    path = tmp_path / "budgets.json"
+    path.write_text(json.dumps({"budgets_tokens": {"p25": 12.5, "p50": 20.0, "p75": 31.0}}))
+    return path
 
-    budgets = tmp_path / "budgets.json"
-    budgets.write_text(json.dumps({"budgets_tokens": {"p25": 12.5, "p50": 20.0, "p75": 31.0}}))
-    monkeypatch.setattr(hmpo.config.resolve_method, "__defaults__", (budgets,))
-    seen = {}
+
+@pytest.fixture
+def seen_runs(monkeypatch):
+    """Replaces the trainer under hmpo.methods.train_method; records each run's reward
+    params, steps and results folder."""
+    import hmpo.methods
+
+    seen = []
 
     def fake_run_grpo(cfg, reward, **kw):
-        seen.update(params=dict(reward.params), steps=cfg.train.max_steps)
+        seen.append(dict(params=dict(reward.params), steps=cfg.train.max_steps,
+                         results_dir=str(kw["results_dir"])))
         return {"final": {}}
 
-    monkeypatch.setattr(hmpo.train, "run_grpo", fake_run_grpo)
-    hmpo.train.main(["--method", "hmpo_fixed_p25"])
-    assert seen["params"]["fixed_budget_tokens"] == 12.5
-    hmpo.train.main(["--method", "hmpo_long"])
-    assert seen["steps"] == 3 * load_config("params.yaml").train.max_steps
+    monkeypatch.setattr(hmpo.methods, "run_grpo", fake_run_grpo)
+    return seen
+
+
+def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_runs, tmp_path):
+    """The library entry point resolves the method itself (a direct call of a fixed-budget
+    method once trained with the reward's default T = 10,000); train_seeds passes the
+    unresolved config, so a long run's steps are multiplied once, not twice."""
+    from hmpo.methods import train_method
+    from hmpo.runs import train_seeds
+
+    cfg = _with_long_run(cfg)
+    steps = cfg.train.max_steps
+    train_method(cfg, "hmpo_fixed_p25", budgets_path=budgets, out_dir=tmp_path / "m",
+                 results_dir=tmp_path / "r")
+    assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 12.5
+    assert "fixed_budget_tokens" not in cfg.methods["hmpo_fixed_p25"].params
+    cfg.workers, cfg.train.seeds = 1, [0, 1]  # in process: the replaced trainer is seen
+    seen_runs.clear()
+    train_seeds(cfg, "hmpo_long", models_dir=str(tmp_path / "models"),
+                results_dir=str(tmp_path / "results"), budgets_path=budgets, progress=False)
+    assert [r["steps"] for r in seen_runs] == [3 * steps, 3 * steps]
+    assert [r["results_dir"].split("/")[-1] for r in seen_runs] == ["seed0", "seed1"]
+    train_seeds(cfg, "hmpo_fixed_p75", models_dir=str(tmp_path / "models"),
+                results_dir=str(tmp_path / "results"), budgets_path=budgets, progress=False)
+    assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 31.0
+
+
+def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch, budgets,
+                                                                   seen_runs, tmp_path):
+    """`python -m hmpo.train --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
+    the pipeline does, rather than training the reward without one."""
+    import yaml
+
+    import hmpo.train
+
+    params = yaml.safe_load(open("params.yaml"))
+    params["methods"]["hmpo_long"] = {"reward": "hmpo", "steps_factor": 3}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "results/base_model").mkdir(parents=True)
+    budgets.rename(tmp_path / "results/base_model/budgets.json")  # where the pipeline writes it
+    monkeypatch.chdir(tmp_path)
+    hmpo.train.main(["--method", "hmpo_fixed_p25", "--out-dir", "m"])
+    assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 12.5
+    hmpo.train.main(["--method", "hmpo_long", "--out-dir", "m"])
+    assert seen_runs[-1]["steps"] == 3 * params["train"]["max_steps"]
+    with pytest.raises(ValueError, match="multi-stage baseline"):
+        hmpo.train.main(["--method", "multistage"])
 
 
 def test_fixed_budgets_use_correct_lengths_only():
