@@ -416,7 +416,11 @@ def evaluate_claims(
 
 CLAIMS_PREAMBLE = """\
 The rules below were fixed before the three-seed results existed (issue 11) and are applied by
-`hmpo.report.evaluate_claims`; nothing is tuned to the outcome. Every comparison is paired: all
+`hmpo.report.evaluate_claims`; nothing is tuned to the outcome. The horizon was not fixed with
+them: the first three-seed results used 80 RL steps per run, and the runs were lengthened to
+240 after those showed the rollout accuracy still moving (the issue asks for runs whose curves
+have flattened); the rules and tolerances did not change (README, "What the default CPU
+reproduction shows"). Every comparison is paired: all
 models answer the same evaluation problems with the same samples per problem, and a paired
 hierarchical bootstrap ({n_boot} replicates, `hmpo.stats`) resamples the problems (the same
 ones for both models) and each model's training seeds (the base model is one run). Verdicts are
@@ -440,8 +444,11 @@ def claims_markdown(claims: Sequence[Mapping[str, Any]], summary: Mapping[str, A
     """The claims table as Markdown: the rules, then one row per claim, then the per-comparison
     rows of the claims that have them."""
     seeds = summary.get("train_seeds")
+    steps = summary.get("train_steps")
     head = (f"# Paper claims at this scale\n\nProfile `{summary['profile']}`, training seeds "
-            f"{seeds if seeds is not None else [summary['seed']]}, evaluation/data seed "
+            f"{seeds if seeds is not None else [summary['seed']]}"
+            + (f", {steps} RL steps per training run" if steps and steps > 0 else "")
+            + ", evaluation/data seed "
             f"{summary['seed']}, main set `{summary['main_set']}`. The paper's results are on "
             "Qwen3.5 models at 9B-122B parameters, these are not.\n\n"
             + CLAIMS_PREAMBLE.format(n_boot=summary.get("n_bootstrap", N_BOOT),

@@ -350,6 +350,7 @@ def build_summary(
     sets: Sequence[str],
     matrices: Mapping[str, Mapping[str, Any]] | None = None,
     train_seeds: Sequence[int] | None = None,
+    train_steps: int | None = None,
     n_boot: int = N_BOOT,
 ) -> dict[str, Any]:
     """The deterministic summary from ``{model: {run: {set: metrics}}}``.
@@ -361,7 +362,8 @@ def build_summary(
     ``n_seeds``, ``accuracy_seed_sd`` / ``mean_tokens_seed_sd`` (sample sd across seeds, None
     with one) and ``per_seed`` (``{run: {accuracy, mean_tokens, compression,
     finished_rate}}``). The main set's values are repeated at the model's top level (the schema
-    readers used with one seed).
+    readers used with one seed). ``train_steps``: the RL steps of a training run
+    (``train.max_steps``; -1 for epoch-long runs), recorded as is.
     """
     main = main_set(sets)
     base_runs = evaluations.get(BASE, {})
@@ -381,7 +383,8 @@ def build_summary(
         methods[model] = entry
     return round_floats({"profile": profile, "seed": seed, "main_set": main,
                          "train_seeds": list(train_seeds) if train_seeds is not None else None,
-                         "n_bootstrap": n_boot, "eval_sets": list(sets), "methods": methods},
+                         "train_steps": train_steps, "n_bootstrap": n_boot,
+                         "eval_sets": list(sets), "methods": methods},
                         DIGITS)
 
 
@@ -719,7 +722,8 @@ def write_report(cfg: Any, results_dir: str | Path = "results", *,
     matrices = problem_matrices(models, sets, results_dir, seeds)
     costs = round_floats(collect_costs(methods, results_dir, seeds), 2)
     summary = build_summary(runs, profile=cfg.profile, seed=cfg.seed, sets=sets,
-                            matrices=matrices, train_seeds=seeds, n_boot=n_boot)
+                            matrices=matrices, train_seeds=seeds,
+                            train_steps=cfg.train.max_steps, n_boot=n_boot)
     for model, entry in summary["methods"].items():
         cost = costs.get(model, {})
         for key in TIMING_FIELDS:

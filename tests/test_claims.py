@@ -179,4 +179,6 @@ def test_evaluate_claims_rows_and_markdown():
     assert "cross-domain transfer" in md and "untestable" in md and "0.7 pt" in md
     assert "Smallest detectable" in md and "(T = 33)" in md
     assert md.count("## ") == 2  # per-comparison tables of claims 2 and 3
+    assert "RL steps per training run" not in md  # the summary does not record them
+    assert ", 240 RL steps per training run," in claims_markdown(claims, {**s, "train_steps": 240})
     json.dumps(claims, allow_nan=False)  # serialisable, no NaN/inf

@@ -87,7 +87,7 @@ def _write_train(root, method, seed, wall, lengths, step_s=1.0, stages=None):
 def _cfg(methods, seeds=(0, 1, 2), seed=7):
     return SimpleNamespace(
         profile="smoke", seed=seed, evaluate=SimpleNamespace(sets=SETS),
-        train=SimpleNamespace(seeds=list(seeds)),
+        train=SimpleNamespace(seeds=list(seeds), max_steps=2),
         methods={m: SimpleNamespace(**{"reward": m, "multistage": False, "params": {},
                                        "budget_percentile": None, **kw})
                  for m, kw in methods.items()})
@@ -374,6 +374,7 @@ def test_write_report_end_to_end(tmp_path):
     assert (tmp_path / "summary.json").read_bytes() == first  # deterministic
     summary = json.loads(first)
     assert summary["seed"] == 7 and summary["train_seeds"] == [0, 1, 2]
+    assert summary["train_steps"] == 2
     assert set(summary["methods"]) == set(spec)
     hm = summary["methods"]["hmpo"]
     assert hm["n_seeds"] == 3 and set(hm["per_seed"]) == {"0", "1", "2"}
