@@ -138,10 +138,6 @@ class BaseModelConfig:
     # measurement of the base model (held-out sampled accuracy and lengths)
     n_eval_problems: int = 200
     n_eval_samples: int = 4
-    # torch threads of this stage (the top-level `threads` is per process of the stages that
-    # run several): it runs alone, and two threads made the SFT steps 1.6x faster on the 2-core
-    # machine (0.079 against 0.130 s/step); a fixed thread count gives the same weights each run
-    threads: int = 2
 
 
 @dataclass
@@ -492,7 +488,6 @@ def validate(cfg: Config) -> None:
     _check(all(0 < q < 100 for q in b.budget_percentiles), "base_model.budget_percentiles",
            "must be in (0, 100)")
     _check(b.n_budget_problems >= 1, "base_model.n_budget_problems", "must be >= 1")
-    _check(b.threads >= 1, "base_model.threads", "must be >= 1")
     _check(len(cfg.train.seeds) >= 1, "train.seeds", "must name at least one seed")
     _check(len(set(cfg.train.seeds)) == len(cfg.train.seeds) and min(cfg.train.seeds) >= 0,
            "train.seeds", f"must be distinct and >= 0, got {cfg.train.seeds}")

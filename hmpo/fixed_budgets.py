@@ -75,7 +75,6 @@ def measure_budgets(cfg: Any, model_dir: str | Path = "models/base",
     records = read_records(train_path)[:b.n_budget_problems]
     if not records:
         raise ValueError(f"{train_path} has no training prompts")
-    torch.set_num_threads(b.threads)  # part of the base-model stage, which runs alone
     torch.manual_seed(cfg.seed)
     if ev.backend == "vllm":
         from transformers import AutoTokenizer

@@ -396,7 +396,7 @@ def train_base_model(cfg: Config, out_dir: str | Path = "models/base",
     b = cfg.base_model
     if b.kind != "tiny":
         raise ValueError(f"base_model.kind: train_base_model builds kind 'tiny', got {b.kind!r}")
-    torch.set_num_threads(b.threads)  # the stage runs alone: both cores (base_model.threads)
+    torch.set_num_threads(cfg.threads)
     results = Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, results)
