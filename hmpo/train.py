@@ -64,7 +64,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
 
-from hmpo.config import Config, TrainConfig, load_config, write_resolved
+from hmpo.config import Config, TrainConfig, load_config, resolve_method, write_resolved
 from hmpo.cost import cpu_seconds, device_cost
 from hmpo.fingerprint import (
     fingerprint_matches,
@@ -74,7 +74,7 @@ from hmpo.fingerprint import (
 )
 from hmpo.progress import advance
 from hmpo.prompts import rollout_verdict
-from hmpo.rewards import Reward, group_stats
+from hmpo.rewards import Reward, get_reward, group_stats
 
 CorrectFn = Callable[[str, str], bool]
 
@@ -826,20 +826,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--vllm-server-base-url", default=None,
                    help="train.vllm_server_base_url for this launch (e.g. http://node5:8000)")
     a = p.parse_args(argv)
-    from hmpo.methods import train_method  # above this module (it also runs multistage)
-
-    cfg = load_config(a.params, profile=a.profile)
+    # the method's steps (steps_factor) and fixed budget (budget_percentile), as in the pipeline
+    cfg = resolve_method(load_config(a.params, profile=a.profile), a.method)
     if a.vllm_server_base_url:
         cfg.train.vllm_server_base_url = a.vllm_server_base_url
-    m = cfg.methods.get(a.method)
-    if m is not None and m.multistage:  # the baseline sits above this trainer: its own CLI
+    m = cfg.methods[a.method]
+    if m.multistage:  # the baseline sits above this trainer: its own entry point
         raise ValueError(f"method: {a.method!r} is the multi-stage baseline; run "
                          f"`python -m hmpo.multistage --method {a.method}`")
-    # train_method resolves the method's steps (steps_factor) and fixed budget
-    # (budget_percentile), as in the pipeline
-    metrics = train_method(cfg, a.method, model_dir=a.model_dir, train_path=a.train_path,
-                           out_dir=a.out_dir or Path("models") / a.method,
-                           results_dir=a.results_dir or Path("results/train") / a.method)
+    metrics = run_grpo(cfg, get_reward(m.reward, **m.params), model_dir=a.model_dir,
+                       train_path=a.train_path, method=a.method,
+                       out_dir=a.out_dir or Path("models") / a.method,
+                       results_dir=a.results_dir or Path("results/train") / a.method)
     print(json.dumps({k: v for k, v in metrics.items() if k != "final"}, indent=2))
     return metrics
 

@@ -192,9 +192,10 @@ def budgets(tmp_path):
 
 @pytest.fixture
 def seen_runs(monkeypatch):
-    """Replaces the trainer under hmpo.methods.train_method; records each run's reward
-    params, steps and results folder."""
+    """Replaces the trainer under hmpo.methods.train_method and the `hmpo.train` CLI; records
+    each run's reward params, steps and results folder."""
     import hmpo.methods
+    import hmpo.train
 
     seen = []
 
@@ -204,6 +205,7 @@ def seen_runs(monkeypatch):
         return {"final": {}}
 
     monkeypatch.setattr(hmpo.methods, "run_grpo", fake_run_grpo)
+    monkeypatch.setattr(hmpo.train, "run_grpo", fake_run_grpo)
     return seen
 
 
@@ -234,7 +236,8 @@ def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_
 def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch, budgets,
                                                                    seen_runs, tmp_path):
     """`python -m hmpo.train --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
-    the pipeline does, rather than training the reward without one."""
+    the pipeline does, rather than training the reward without one. The CLI resolves the
+    method itself and calls the trainer (it sits below hmpo.methods: tests/test_imports.py)."""
     import yaml
 
     import hmpo.train
