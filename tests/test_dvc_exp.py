@@ -3,11 +3,12 @@
 In a temporary git copy of the repository on the smoke profile, cut down to the base model
 and one method (:data:`KEEP`; every foreach list, dependency and plot of the other methods is
 dropped, and so are their ``methods:`` entries): `dvc repro` and a commit (the baseline), then
-``dvc exp run -S train.learning_rate=<x>``. `dvc exp show --json` must list the experiment
-with the changed parameter next to the baseline's value, `dvc params diff --json` must report
-it, and `dvc metrics diff --json` must report changed values of the declared metrics (the
-headline files of hmpo.headline) which must stay flat and small. About 3 minutes on 2 busy
-cores (6 stages, then the 3 that depend on the learning rate).
+``dvc exp run -S train.learning_rate=<x> -S evaluate.temperature=<t>`` (the temperature
+makes the metrics change for certain: see NEW_TEMPERATURE). `dvc exp show --json` must list
+the experiment with the changed parameter next to the baseline's value, `dvc params diff
+--json` must report it, and `dvc metrics diff --json` must report changed values of the
+declared metrics (the headline files of hmpo.headline), which must stay flat and small. About
+3 minutes on 2 busy cores (6 stages, then the 4 that depend on the changed parameters).
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_dvc_exp.py -m slow -s
 """
@@ -27,6 +28,12 @@ from hmpo.headline import check_flat_metrics
 
 KEEP = ("base", "hmpo")
 NEW_LR = 0.0007
+# The smoke model solves nothing, so every GRPO group's rewards are 0, the advantages are 0 and
+# two RL steps leave what it samples unchanged at any learning rate: only the measured train_s
+# would differ, and rounded to 0.1 s it sometimes did not (a flaky diff). Another sampling
+# temperature at evaluation (the smoke profile does not override it) changes the samples, so
+# `tok`, on every run alike (the evaluation's seed is fixed).
+NEW_TEMPERATURE = 0.5
 
 
 def _dvc(args: list[str], repo, env) -> str:
@@ -100,7 +107,8 @@ def test_exp_run_with_a_changed_learning_rate_is_compared_by_dvc(tmp_path):
         for f in files:
             check_flat_metrics(repo / f)
 
-    _dvc(["exp", "run", "-S", f"train.learning_rate={NEW_LR}"], repo, env)
+    _dvc(["exp", "run", "-S", f"train.learning_rate={NEW_LR}",
+          "-S", f"evaluate.temperature={NEW_TEMPERATURE}"], repo, env)
 
     # dvc exp show: the baseline commit and the experiment, each with its learning rate
     shown = json.loads(_dvc(["exp", "show", "--json"], repo, env))
@@ -117,6 +125,7 @@ def test_exp_run_with_a_changed_learning_rate_is_compared_by_dvc(tmp_path):
     changed = {(path, key) for path, keys in mdiff.items() for key, d in keys.items()
                if d.get("old") != d.get("new")}
     assert changed, f"dvc metrics diff reports no changed metric: {mdiff}"
+    assert ("results/metrics/hmpo.json", "tok") in changed, mdiff  # the new temperature
     assert {p for p, _ in changed} <= set(files)
     # the training run took the new rate: its model differs from the baseline's
     assert "models/hmpo" in _dvc(["diff", "--json", "HEAD"], repo, env)
