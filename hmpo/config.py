@@ -638,6 +638,18 @@ def write_resolved(cfg: Config, out_dir: str | Path, name: str = "config.resolve
 BUDGETS_PATH = Path("results/base_model/budgets.json")
 
 
+def method_horizon(cfg: Config, method: str) -> tuple[int, float]:
+    """``(max_steps, num_train_epochs)`` of one training run of `method`: the ``train`` values
+    with ``methods.<m>.steps_factor`` applied (to ``num_train_epochs`` when ``max_steps`` is -1,
+    an epoch-long run). Pure: reads nothing but `cfg` (:func:`resolve_method` uses it)."""
+    if method not in cfg.methods:
+        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
+    factor = cfg.methods[method].steps_factor
+    if cfg.train.max_steps == -1:
+        return -1, cfg.train.num_train_epochs * factor
+    return cfg.train.max_steps * factor, cfg.train.num_train_epochs
+
+
 def resolve_method(cfg: Config, method: str, budgets_path: str | Path = BUDGETS_PATH) -> Config:
     """The config one training run of `method` uses: a copy of `cfg` with
 
@@ -652,14 +664,9 @@ def resolve_method(cfg: Config, method: str, budgets_path: str | Path = BUDGETS_
     ``python -m hmpo.multistage``) goes through here, so none trains a fixed-budget method
     without its budget.
     """
-    if method not in cfg.methods:
-        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
     out = copy.deepcopy(cfg)
+    out.train.max_steps, out.train.num_train_epochs = method_horizon(cfg, method)
     m = out.methods[method]
-    if out.train.max_steps == -1:
-        out.train.num_train_epochs *= m.steps_factor
-    else:
-        out.train.max_steps *= m.steps_factor
     if m.budget_percentile is None:
         return out
     path = Path(budgets_path)

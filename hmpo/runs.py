@@ -42,7 +42,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hmpo.config import BUDGETS_PATH, Config, resolve_method
+from hmpo.config import BUDGETS_PATH, Config, method_horizon
 from hmpo.progress import output_to, reporting_to
 
 BASE = "base"
@@ -222,8 +222,8 @@ def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
     ``{"seed<s>": metrics}`` (each also in results/train/<m>/seed<s>/metrics.json).
     """
     seeds = cfg.train.seeds
-    # train_method resolves the method's steps and budget (once); here only the bar needs them
-    steps = resolve_method(cfg, method, budgets_path).train.max_steps
+    # each run's train_method resolves the method (steps and budget); the bar needs the steps
+    steps = method_horizon(cfg, method)[0]
     jobs = [dict(cfg=cfg, method=method, seed=s, model_dir=model_dir, train_path=train_path,
                  models_dir=models_dir, results_dir=results_dir, budgets_path=str(budgets_path))
             for s in seeds]

@@ -181,4 +181,10 @@ def test_evaluate_claims_rows_and_markdown():
     assert md.count("## ") == 2  # per-comparison tables of claims 2 and 3
     assert "RL steps per training run" not in md  # the summary does not record them
     assert ", 240 RL steps per training run," in claims_markdown(claims, {**s, "train_steps": 240})
+    # the 80 -> 240 step history is the default profile's; another profile's claims.md
+    # (smoke, the GPU profiles) does not tell it as its own
+    assert "used 80 RL steps per run" in claims_markdown(claims, {**s, "profile": "default"})
+    assert "80 RL steps" not in claims_markdown(claims, {**s, "profile": "smoke"})
+    assert "nothing is tuned to the outcome. Every comparison" in claims_markdown(
+        claims, {**s, "profile": "smoke"})
     json.dumps(claims, allow_nan=False)  # serialisable, no NaN/inf

@@ -11,6 +11,7 @@ from hmpo.config import (
     MethodConfig,
     config_from_dict,
     load_config,
+    method_horizon,
     resolve_method,
 )
 from hmpo.fixed_budgets import fixed_budgets
@@ -181,6 +182,22 @@ def test_resolve_method_multiplies_the_steps_of_a_long_run(cfg):
     assert long.max_steps == -1 and long.num_train_epochs == 3 * cfg.train.num_train_epochs
     with pytest.raises(ValueError, match="method: 'nope' is not in methods"):
         resolve_method(cfg, "nope")
+
+
+def test_method_horizon_is_the_steps_of_one_run_and_reads_no_file(cfg, tmp_path,
+                                                                   monkeypatch):
+    """The helper train_seeds sizes its bar with: pure (no budgets.json, even for a
+    fixed-budget method), the same horizon resolve_method gives the run."""
+    cfg = _with_long_run(cfg)
+    monkeypatch.chdir(tmp_path)  # no results/base_model/budgets.json here
+    steps = cfg.train.max_steps
+    assert method_horizon(cfg, "hmpo_long") == (3 * steps, cfg.train.num_train_epochs)
+    assert method_horizon(cfg, "hmpo_fixed_p25") == (steps, cfg.train.num_train_epochs)
+    assert method_horizon(cfg, "hmpo_long")[0] == resolve_method(cfg, "hmpo_long").train.max_steps
+    cfg.train.max_steps = -1
+    assert method_horizon(cfg, "hmpo_long") == (-1, 3 * cfg.train.num_train_epochs)
+    with pytest.raises(ValueError, match="method: 'nope' is not in methods"):
+        method_horizon(cfg, "nope")
 
 
 @pytest.fixture
