@@ -184,6 +184,15 @@ class TrainConfig:
     bf16: bool = False
     gradient_checkpointing: bool = False
     use_vllm: bool = False
+    # CPU speed, same numbers in distribution (HMPOTrainer): transformers rollouts sampled by
+    # hmpo.generate.sample_ids, which drops finished rows from the batch and the KV cache,
+    # instead of model.generate (TRL), which decodes every row until the longest ends. Plain
+    # temperature sampling either way; no effect with use_vllm
+    drop_finished_rollouts: bool = False
+    # CPU speed, same values up to float rounding: the log-prob passes (reference model and
+    # update) run in length-sorted chunks of this many rows, each cut to its own columns, so
+    # padding to the batch's longest completion is not computed; None = TRL's passes
+    forward_chunk_rows: int | None = None
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
     vllm_tensor_parallel_size: int = 1  # colocate only (server: `trl vllm-serve` flag)
@@ -569,6 +578,11 @@ def validate(cfg: Config) -> None:
     _check(t.epsilon_high >= t.epsilon, "train.epsilon_high", "must be >= epsilon")
     _check(t.temperature > 0, "train.temperature", "must be > 0 (GRPO samples)")
     _check(t.max_completion_length >= 1, "train.max_completion_length", "must be >= 1")
+    _check(t.forward_chunk_rows is None or t.forward_chunk_rows >= 1, "train.forward_chunk_rows",
+           f"must be >= 1 or null, got {t.forward_chunk_rows}")
+    _check(not (t.drop_finished_rollouts and t.use_vllm), "train.drop_finished_rollouts",
+           "is a transformers rollout loop; vLLM rollouts (use_vllm) already drop finished "
+           "sequences: set it false")
     _check(not (t.use_vllm and not t.bf16), "train.use_vllm",
            "vLLM generation runs on CUDA in bf16: set train.bf16 true "
            "(CPU profiles use transformers)")

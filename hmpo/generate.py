@@ -154,6 +154,67 @@ def _sample_transformers(model: Any, tokenizer: Any, prompts: list[str], *, n: i
     return [comps[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
+@torch.no_grad()
+def sample_ids(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
+               max_new_tokens: int, eos_token_ids: list[int], temperature: float = 1.0
+               ) -> list[list[int]]:
+    """Plain temperature sampling with a KV cache in which finished rows leave the batch.
+
+    ``input_ids``/``attention_mask`` are a left-padded batch of prompts. Returns, per row,
+    the generated ids up to and including the first id in ``eos_token_ids`` (all
+    ``max_new_tokens`` ids when none came): what TRL keeps of ``model.generate``'s output.
+
+    The distribution is ``model.generate``'s with ``do_sample=True, top_k=0, top_p=1``: at
+    each step the next id of every unfinished row is drawn from softmax(logits / temperature)
+    of the float32 logits, with the same position ids (``attention_mask.cumsum(-1) - 1`` on
+    the prompt, then +1 per token). What differs is the work: ``generate`` decodes every row
+    until the longest ends, while here a row that emitted EOS is dropped from the batch and
+    from the cache (``Cache.reorder_cache`` with the surviving rows), so a batch whose mean
+    completion is a fraction of its longest costs a fraction of the decode steps' rows. The
+    draws consume the global torch RNG (seed it for reproducible output), but not in
+    ``generate``'s order, so the samples are equal in distribution, not id for id.
+    """
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (sampling), got {temperature}")
+    if not eos_token_ids:
+        raise ValueError("eos_token_ids: need at least one id")
+    n = input_ids.shape[0]
+    out: list[list[int]] = [[] for _ in range(n)]
+    if n == 0:
+        return out
+    device = input_ids.device
+    eos = torch.tensor(sorted(set(int(i) for i in eos_token_ids)), device=device)
+    alive = torch.arange(n, device=device)
+    mask = attention_mask.to(device=device, dtype=torch.long)
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    res = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                use_cache=True, logits_to_keep=1)
+    cache, logits = res.cache, res.logits[:, -1]
+    last = positions[:, -1]
+    for _ in range(max_new_tokens):
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        nxt = torch.multinomial(probs, num_samples=1)[:, 0]
+        for row, tok in zip(alive.tolist(), nxt.tolist(), strict=True):
+            out[row].append(tok)
+        keep = ~torch.isin(nxt, eos)
+        if not bool(keep.any()):
+            break
+        if not bool(keep.all()):
+            idx = keep.nonzero()[:, 0]
+            alive, nxt, mask, last = alive[idx], nxt[idx], mask[idx], last[idx]
+            cache.reorder_cache(idx)
+        if len(out[int(alive[0])]) == max_new_tokens:
+            break
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        last = last + 1
+        res = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None],
+                    cache=cache, use_cache=True)
+        cache, logits = res.cache, res.logits[:, -1]
+    return out
+
+
 def vllm_engine_kwargs(cfg: Any) -> dict[str, Any]:
     """``vllm.LLM`` settings of a profile: tensor parallelism and context length.
 

@@ -49,9 +49,7 @@ def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/ba
     own (:func:`hmpo.runs.train_seeds`). Returns the metrics written to
     ``results_dir/metrics.json``.
     """
-    if method not in cfg.methods:
-        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
-    cfg = resolve_method(cfg, method, budgets_path)
+    cfg = resolve_method(cfg, method, budgets_path)  # rejects a method not in cfg.methods
     m = cfg.methods[method]
     out_dir = Path(out_dir) if out_dir is not None else Path("models") / method
     results_dir = Path(results_dir) if results_dir is not None else Path("results/train") / method

@@ -63,6 +63,8 @@ from accelerate.utils import gather, gather_object
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer
+from trl.models import unwrap_model_for_generation
+from trl.trainer.utils import pad
 
 from hmpo.config import Config, TrainConfig, load_config, resolve_method, write_resolved
 from hmpo.cost import cpu_seconds, device_cost
@@ -72,6 +74,7 @@ from hmpo.fingerprint import (
     reuse_or_reset,
     write_fingerprint,
 )
+from hmpo.generate import sample_ids
 from hmpo.progress import advance
 from hmpo.prompts import rollout_verdict
 from hmpo.rewards import Reward, get_reward, group_stats
@@ -211,7 +214,7 @@ def grpo_prompt_order(n_prompts: int, *, seed: int, prompts_per_step: int, n_ste
 class HMPOTrainer(GRPOTrainer):
     """TRL's ``GRPOTrainer`` with a group-aware length reward computed on the gathered batch.
 
-    What differs from ``GRPOTrainer`` -- one behavioural override,
+    What differs from ``GRPOTrainer`` -- the reward hook,
     ``_calculate_rewards(inputs, prompts, completions, completion_ids_list)``:
 
     - TRL calls each reward function on the process-local slice of completions and gathers
@@ -225,6 +228,12 @@ class HMPOTrainer(GRPOTrainer):
       hook returns the gathered ``(N, 1)`` reward tensor TRL expects, so advantages, clipping,
       loss and KL are TRL's own.
 
+    Two optional CPU speed paths, off unless the config turns them on (the default profile
+    does; the paper profiles run TRL's own): ``drop_finished_rollouts`` samples TRL's
+    transformers rollouts with :func:`hmpo.generate.sample_ids` (same distribution, finished
+    rows leave the batch), and ``forward_chunk_rows`` runs the reference and update log-prob
+    passes in length-sorted chunks cut to their own columns (same values up to rounding).
+
     It also logs, per rollout step, the reward components, accuracy, mean/median length, the
     mean budget b and the fraction of groups without a correct rollout (``hmpo/*``), and the
     step time split into generation / reward / reference+old log-probs / update (``time/*``;
@@ -232,7 +241,8 @@ class HMPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, model, reward: Reward, *, correct_fn: CorrectFn | None = None,
-                 count_eos_in_length: bool = True, **kwargs):
+                 count_eos_in_length: bool = True, drop_finished_rollouts: bool = False,
+                 forward_chunk_rows: int | None = None, **kwargs):
         if not callable(reward) or not hasattr(reward, "components"):
             raise ValueError(f"reward: expected a hmpo.rewards reward (get_reward(...)), "
                              f"got {reward!r}")
@@ -242,6 +252,10 @@ class HMPOTrainer(GRPOTrainer):
         self.reward = reward
         self.correct_fn = correct_fn if correct_fn is not None else default_correct_fn()
         self.count_eos_in_length = count_eos_in_length
+        self.drop_finished_rollouts = drop_finished_rollouts
+        if forward_chunk_rows is not None and forward_chunk_rows < 1:
+            raise ValueError(f"forward_chunk_rows must be >= 1 or None, got {forward_chunk_rows}")
+        self.forward_chunk_rows = forward_chunk_rows
         self._time_acc: dict[str, float] = defaultdict(float)
         self.add_callback(_StepTimer(self))
 
@@ -257,6 +271,84 @@ class HMPOTrainer(GRPOTrainer):
             return super()._generate(prompts)
         finally:
             self._time_acc["generation"] += time.perf_counter() - t0
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                              has_tool_images=False):
+        """TRL's transformers rollout, sampled by :func:`hmpo.generate.sample_ids` when
+        ``train.drop_finished_rollouts`` is on (text-only prompts; vLLM keeps TRL's path).
+
+        Same inputs as TRL's regular path (prompts left-padded, the model unwrapped and
+        gathered for generation), same distribution (plain temperature sampling, TRL's EOS
+        ids, ``max_completion_length``) and the same return value (per row, the ids up to and
+        including the first EOS; no sampling log-probs), but finished rows leave the batch.
+        """
+        if (not self.drop_finished_rollouts or self.use_vllm or images is not None
+                or self.use_transformers_continuous_batching or any(
+                    v is not None for v in (multimodal_fields or {}).values())):
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields,
+                                                 num_generations, has_tool_images)
+        device = self.accelerator.device
+        tensors = [torch.tensor(ids) for ids in prompt_ids]
+        input_ids = pad(tensors, padding_value=self._tokenizer.pad_token_id,
+                        padding_side="left", pad_to_multiple_of=self.pad_to_multiple_of)
+        mask = pad([torch.ones_like(t) for t in tensors], padding_value=0, padding_side="left",
+                   pad_to_multiple_of=self.pad_to_multiple_of)
+        with (unwrap_model_for_generation(
+                  self.model_wrapped, self.accelerator,
+                  gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                  generation_kwargs=self.generation_kwargs,
+                  gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+              ) as unwrapped_model,
+              torch.no_grad(),
+              self._dist.summon_full_params(self.model_wrapped, recurse=False)):
+            completion_ids = sample_ids(
+                unwrapped_model, input_ids.to(device), mask.to(device),
+                max_new_tokens=self.max_completion_length,
+                eos_token_ids=list(self.eos_token_ids), temperature=self.temperature)
+        return completion_ids, None
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask,
+                                           logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False,
+                                           **multimodal):
+        """TRL's log-prob pass, run in length-sorted chunks of ``train.forward_chunk_rows``
+        rows, each cut to its own columns (None: TRL's passes over the padded batch).
+
+        TRL pads every row of a batch to the longest prompt (left) and the longest completion
+        (right) and computes every padded position. Here the rows are sorted by completion
+        length and each chunk drops the columns that are padding in all of its rows: left
+        prompt padding and completion columns past the chunk's longest completion. The
+        positions computed for a row are its own tokens' and the kept padding's; a row's
+        log-probs are unchanged up to float rounding (padding is masked; the rotary
+        position code sees only relative positions, which a cut of left columns keeps). The
+        cut positions come back as 0, under a completion mask of 0, so the loss, the KL term
+        and the logged entropy ignore them as they ignore TRL's padded positions.
+        """
+        rows = self.forward_chunk_rows
+        if rows is None or compute_aux_loss or any(v is not None for v in multimodal.values()):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss,
+                **multimodal)
+        n_prompt = input_ids.size(1) - logits_to_keep
+        completion_len = attention_mask[:, n_prompt:].sum(dim=1)
+        order = torch.argsort(completion_len, stable=True)
+        logps, ents = [], []
+        for start in range(0, input_ids.size(0), rows):
+            idx = order[start:start + rows]
+            keep = max(1, int(completion_len[idx].max()))
+            used = attention_mask[idx, :n_prompt].any(dim=0).nonzero()
+            first = int(used[0, 0]) if used.numel() else n_prompt
+            lp, ent, _ = super()._get_per_token_logps_and_entropies(
+                model, input_ids[idx, first:n_prompt + keep],
+                attention_mask[idx, first:n_prompt + keep], keep,
+                compute_entropy=compute_entropy)
+            logps.append(torch.nn.functional.pad(lp, (0, logits_to_keep - keep)))
+            if compute_entropy:
+                ents.append(torch.nn.functional.pad(ent, (0, logits_to_keep - keep)))
+        inverse = torch.argsort(order)
+        return (torch.cat(logps)[inverse],
+                torch.cat(ents)[inverse] if compute_entropy else None, None)
 
     def _generate_and_score_completions(self, inputs):  # timer only
         t0 = time.perf_counter()
@@ -733,6 +825,8 @@ def run_grpo(cfg: Config, reward: Reward, *, model_dir: str | Path, train_path: 
     trainer = HMPOTrainer(
         str(model_dir), reward, correct_fn=correct_fn,
         count_eos_in_length=cfg.train.count_eos_in_length,
+        drop_finished_rollouts=cfg.train.drop_finished_rollouts,
+        forward_chunk_rows=cfg.train.forward_chunk_rows,
         args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config(cfg.train),
     )

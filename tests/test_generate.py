@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hmpo.config import BaseModelConfig
-from hmpo.generate import Completion, sample
+from hmpo.generate import Completion, eos_token_ids, sample, sample_ids
 from hmpo.model import build_tiny_model, build_tokenizer
 
 TOK = build_tokenizer()
@@ -99,3 +99,100 @@ def test_vllm_backend_fails_clearly_without_gpu():
     with pytest.raises(RuntimeError, match="vllm|CUDA"):
         sample("models/base", None, PROMPTS, n=1, max_new_tokens=4, temperature=1.0, seed=0,
                batch_size=2, progress=False, backend="vllm")
+
+
+# --------------------------------------------------------------------------- sample_ids
+def _chaotic_model():
+    """The tiny model with large random weights: greedy decodes vary across rows and steps
+    (the small default init repeats one token forever, which would test nothing)."""
+    m = build_tiny_model(dataclasses.replace(BaseModelConfig(), n_layers=1, hidden_size=32,
+                                             n_heads=2, intermediate_size=64), TOK, seed=0)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return m.eval()
+
+
+LONG_PROMPTS = PROMPTS + ["Q: o3+3 s2=5", "Q: o9-1 o4+4 o2+2 o1+1 e2 s3=3"]  # 4 prompt lengths
+
+
+def _left_padded(prompts):
+    old = TOK.padding_side
+    TOK.padding_side = "left"
+    try:
+        return TOK(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        TOK.padding_side = old
+
+
+def _cut(row, eos):
+    k = next((i for i, t in enumerate(row) if t in eos), None)
+    return row if k is None else row[:k + 1]
+
+
+def test_sample_ids_follows_generate_row_by_row_while_rows_leave_the_batch():
+    """In the zero-temperature limit sampling is greedy decoding, so sample_ids must give
+    model.generate's greedy rows exactly: same prompt positions under left padding, same
+    cache, and rows that finish early leave the batch without disturbing the others."""
+    model, enc = _chaotic_model(), _left_padded(LONG_PROMPTS)
+    assert len(set(enc["attention_mask"].sum(1).tolist())) >= 3  # prompts of several lengths
+    free = model.generate(**enc, max_new_tokens=30, do_sample=False, eos_token_id=[],
+                          pad_token_id=TOK.pad_token_id)[:, enc["input_ids"].shape[1]:].tolist()
+    # stop ids chosen from the free-running rows so that the rows end at different steps
+    eos = sorted({free[0][3], free[1][5], free[3][9]})
+    ref = model.generate(**enc, max_new_tokens=30, do_sample=False, eos_token_id=eos,
+                         pad_token_id=TOK.pad_token_id)[:, enc["input_ids"].shape[1]:].tolist()
+    ref = [_cut(r, eos) for r in ref]
+    assert len({len(r) for r in ref}) >= 3 and min(len(r) for r in ref) < 30  # rows drop out
+    torch.manual_seed(0)
+    got = sample_ids(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=30,
+                     eos_token_ids=eos, temperature=1e-5)
+    assert got == ref
+    assert all(len(r) == 30 or r[-1] in eos for r in got)
+    assert all(t not in eos for r in got for t in r[:-1])  # nothing after the first stop id
+
+
+def test_sample_ids_draws_from_softmax_of_the_logits():
+    """Temperature sampling: over 4,000 draws each first token's frequency is within 0.025 of
+    softmax(logits / T) (>= 3 standard deviations of a frequency), at T = 0.5 and T = 1, whose
+    distributions differ by far more than that (the test could tell them apart)."""
+    model, enc = _chaotic_model(), _left_padded([PROMPTS[1]] * 4000)
+    with torch.no_grad():
+        logits = model(input_ids=enc["input_ids"][:1]).logits[0, -1].float()
+    probs = {t: torch.softmax(logits / t, -1) for t in (0.5, 1.0)}
+    assert float((probs[0.5] - probs[1.0]).abs().max()) > 0.08
+    for temp, p in probs.items():
+        torch.manual_seed(1)
+        got = sample_ids(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=1,
+                         eos_token_ids=[TOK.eos_token_id], temperature=temp)
+        freq = torch.bincount(torch.tensor([r[0] for r in got]), minlength=logits.numel()) / 4000
+        assert float((freq - p).abs().max()) < 0.025, temp
+
+
+def test_sample_ids_is_seeded_and_bounded():
+    model = MODEL.eval()
+    enc = _left_padded(PROMPTS * 4)
+    eos = eos_token_ids(TOK, model)
+    torch.manual_seed(3)
+    a = sample_ids(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=7,
+                   eos_token_ids=eos)
+    torch.manual_seed(3)
+    b = sample_ids(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=7,
+                   eos_token_ids=eos)
+    assert a == b and len(a) == 12 and all(1 <= len(r) <= 7 for r in a)
+    assert sample_ids(model, enc["input_ids"][:0], enc["attention_mask"][:0],
+                      max_new_tokens=7, eos_token_ids=eos) == []
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(max_new_tokens=0), "max_new_tokens"),
+    (dict(temperature=0.0), "temperature"),
+    (dict(eos_token_ids=[]), "eos_token_ids"),
+])
+def test_sample_ids_rejects_bad_arguments(kw, match):
+    enc = _left_padded(PROMPTS)
+    args = dict(max_new_tokens=4, eos_token_ids=[TOK.eos_token_id], temperature=1.0) | kw
+    with pytest.raises(ValueError, match=match):
+        sample_ids(MODEL, enc["input_ids"], enc["attention_mask"], **args)

@@ -213,6 +213,89 @@ def test_hook_needs_id_and_answer_columns(trainer):
         trainer._calculate_rewards([{"answer": "1"}] * G, ["p"] * G, ["x"] * G, [[1]] * G)
 
 
+# --------------------------------------------------------------------------- CPU speed paths
+def _chaotic_trainer(tiny, tmp_path, **train):
+    """An HMPOTrainer on the tiny model with large random weights, whose greedy decodes vary
+    across rows and steps and end at different steps (32 extra stop ids)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir, train_path = tiny
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    model.save_pretrained(tmp_path / "chaotic")
+    tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    tok.save_pretrained(tmp_path / "chaotic")
+    cfg = smoke_cfg(**train)
+    ds, _ = load_train_dataset(train_path, tok, prompt_style="synthetic", max_prompt_length=256)
+    args = build_grpo_config(cfg, tmp_path / "out", num_processes=1, cuda=False)
+    return HMPOTrainer(str(tmp_path / "chaotic"), get_reward("hmpo"),
+                       correct_fn=even_length_correct, args=args, train_dataset=ds,
+                       processing_class=tok,
+                       drop_finished_rollouts=cfg.train.drop_finished_rollouts,
+                       forward_chunk_rows=cfg.train.forward_chunk_rows), tok
+
+
+def test_drop_finished_rollouts_give_trls_rows(tiny, tmp_path):
+    """With train.drop_finished_rollouts the trainer's rollouts come from
+    hmpo.generate.sample_ids; in the zero-temperature limit (greedy) they must be exactly
+    the rows TRL's model.generate path returns, EOS included, for prompts of several
+    lengths whose rollouts end at different steps."""
+    trainer, tok = _chaotic_trainer(tiny, tmp_path, temperature=1e-5, max_completion_length=24)
+    prompts = ["Q: o2+4 e3 s1=3", "Q: o8+5 o9-8 o0+3 e1 s7=4", "Q: o3+3 s2=5",
+               "Q: o9-1 o4+4 o2+2 o1+1 e2 s3=3", "Q: o1-1 o2-2 e3 s0=0"]
+    prompt_ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    assert trainer.drop_finished_rollouts
+    torch.manual_seed(0)
+    ours, lp = trainer._generate_single_turn(prompt_ids, None, {}, 1)
+    trainer.drop_finished_rollouts = False
+    torch.manual_seed(0)
+    trls, _ = trainer._generate_single_turn(prompt_ids, None, {}, 1)
+    assert ours == trls and lp is None
+    assert len({len(r) for r in ours}) >= 3  # the rows did end at different steps
+    assert any(r[-1] in trainer.eos_token_ids for r in ours)
+
+
+def test_chunked_log_prob_passes_equal_trls(tiny, tmp_path):
+    """train.forward_chunk_rows: log-probs, entropies and the gradient of the masked log-prob
+    sum equal TRL's one pass over the padded batch (to float rounding), for left-padded
+    prompts and right-padded completions of different lengths, in chunks of 3 rows."""
+    trainer, tok = _chaotic_trainer(tiny, tmp_path, forward_chunk_rows=3)
+    model = trainer.model
+    rng = np.random.default_rng(0)
+    n, width_p, width_c = 8, 9, 20
+    p_len, c_len = rng.integers(3, width_p + 1, n), rng.integers(1, width_c + 1, n)
+    ids = torch.full((n, width_p + width_c), tok.pad_token_id)
+    mask = torch.zeros_like(ids)
+    for i in range(n):
+        ids[i, width_p - p_len[i]:width_p] = torch.as_tensor(rng.integers(5, 300, p_len[i]))
+        ids[i, width_p:width_p + c_len[i]] = torch.as_tensor(rng.integers(5, 300, c_len[i]))
+        mask[i, width_p - p_len[i]:width_p + c_len[i]] = 1
+    cmask = mask[:, width_p:].float()
+
+    def run(rows):
+        trainer.forward_chunk_rows = rows
+        model.zero_grad()
+        lp, ent, _ = trainer._get_per_token_logps_and_entropies(
+            model, ids, mask, width_c, compute_entropy=True)
+        (lp * cmask).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return lp.detach(), ent.detach(), grads
+
+    lp0, ent0, g0 = run(None)
+    lp1, ent1, g1 = run(3)
+    assert lp1.shape == lp0.shape == (n, width_c)
+    torch.testing.assert_close(lp1 * cmask, lp0 * cmask, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ent1 * cmask, ent0 * cmask, atol=1e-5, rtol=1e-5)
+    assert len(g1) == len(g0) > 0
+    for a, b in zip(g1, g0, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert torch.all(lp1[cmask == 0] == 0)  # the cut positions come back as 0
+
+
 # --------------------------------------------------------------------------- tiny training run
 def test_tiny_training_run_logs_and_learns(tiny, tmp_path):
     from transformers import AutoModelForCausalLM

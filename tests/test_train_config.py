@@ -135,10 +135,26 @@ def _raw(**train):
     (dict(save_total_limit=0), "train.save_total_limit"),
     (dict(logging_steps=0), "train.logging_steps"),
     (dict(gradient_accumulation_steps=2), "train.gradient_accumulation_steps"),  # derived now
+    (dict(forward_chunk_rows=0), "train.forward_chunk_rows"),
 ])
 def test_bad_train_values_name_the_key(train, key):
     with pytest.raises(ConfigError, match=f"^{key}"):
         config_from_dict(_raw(**train), profile="default")
+
+
+def test_cpu_speed_paths_are_the_default_profiles_and_off_in_the_paper_profiles():
+    """The rollout loop and the chunked log-prob passes are CPU settings of the default
+    profile (and the CPU profiles that inherit it); the paper profiles run TRL's own paths."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for profile in ("default", "smoke", "smollm2"):
+        t = config_from_dict(raw, profile=profile).train
+        assert t.drop_finished_rollouts and t.forward_chunk_rows == 8, profile
+    for profile in ("qwen3.5-9b-lora", "qwen3.5-35b-a3b", "qwen3.5-122b-a10b-zero3"):
+        t = config_from_dict(raw, profile=profile).train
+        assert not t.drop_finished_rollouts and t.forward_chunk_rows is None, profile
+    bad = {**_raw(drop_finished_rollouts=True, use_vllm=True, bf16=True), "workers": 1}
+    with pytest.raises(ConfigError, match="^train.drop_finished_rollouts"):
+        config_from_dict(bad, profile="default")
 
 
 def test_divisibility_is_checked_for_the_launch_process_count():
