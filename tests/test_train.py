@@ -153,17 +153,25 @@ def test_bf16_without_cuda_is_an_error(tmp_path):
 
 
 # --------------------------------------------------------------------------- the reward hook
+def _hmpo_trainer(model_dir, train_path, out_dir, cfg, *, speed_paths: bool = True):
+    """An HMPOTrainer with the HMPO reward and the stand-in verifier on `model_dir`; the
+    config's CPU speed paths unless `speed_paths` is False (then TRL's own paths)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    ds, _ = load_train_dataset(train_path, tok, prompt_style="synthetic", max_prompt_length=256)
+    args = build_grpo_config(cfg, out_dir, num_processes=1, cuda=False)
+    speed = dict(drop_finished_rollouts=cfg.train.drop_finished_rollouts,
+                 forward_chunk_rows=cfg.train.forward_chunk_rows) if speed_paths else {}
+    return HMPOTrainer(str(model_dir), get_reward("hmpo"), correct_fn=even_length_correct,
+                       args=args, train_dataset=ds, processing_class=tok, **speed), tok
+
+
 @pytest.fixture(scope="module")
 def trainer(tiny, tmp_path_factory):
     model_dir, train = tiny
-    from transformers import AutoTokenizer
-
-    cfg = smoke_cfg()
-    tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    ds, _ = load_train_dataset(train, tok, prompt_style="synthetic", max_prompt_length=256)
-    args = build_grpo_config(cfg, tmp_path_factory.mktemp("hook"), num_processes=1, cuda=False)
-    t = HMPOTrainer(str(model_dir), get_reward("hmpo"), correct_fn=even_length_correct,
-                    args=args, train_dataset=ds, processing_class=tok)
+    t, _ = _hmpo_trainer(model_dir, train, tmp_path_factory.mktemp("hook"), smoke_cfg(),
+                         speed_paths=False)
     t.model.train()  # the hook logs under the trainer's mode, as in training
     return t
 
@@ -227,16 +235,8 @@ def _chaotic_trainer(tiny, tmp_path, **train):
             if p.dim() == 2:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.5)
     model.save_pretrained(tmp_path / "chaotic")
-    tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    tok.save_pretrained(tmp_path / "chaotic")
-    cfg = smoke_cfg(**train)
-    ds, _ = load_train_dataset(train_path, tok, prompt_style="synthetic", max_prompt_length=256)
-    args = build_grpo_config(cfg, tmp_path / "out", num_processes=1, cuda=False)
-    return HMPOTrainer(str(tmp_path / "chaotic"), get_reward("hmpo"),
-                       correct_fn=even_length_correct, args=args, train_dataset=ds,
-                       processing_class=tok,
-                       drop_finished_rollouts=cfg.train.drop_finished_rollouts,
-                       forward_chunk_rows=cfg.train.forward_chunk_rows), tok
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp_path / "chaotic")
+    return _hmpo_trainer(tmp_path / "chaotic", train_path, tmp_path / "out", smoke_cfg(**train))
 
 
 def test_drop_finished_rollouts_give_trls_rows(tiny, tmp_path):
