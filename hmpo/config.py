@@ -131,6 +131,10 @@ class BaseModelConfig:
     # which data.synthetic.early_share answer early; 0 = one phase (verbose traces only)
     sft_mix_steps: int = 0
     sft_mix_lr: float = 1e-3
+    # torch threads of the SFT's forward passes (hmpo.sft.sft_train): the stage runs alone, and
+    # the tiny model's forward gives the same bits at any thread count, its backward does not
+    # (so the backward keeps the top-level `threads`). 1 = one thread throughout
+    sft_forward_threads: int = 2
     # fixed-budget sweep: percentiles of the base model's correct response lengths on
     # `n_budget_problems` training prompts (x n_eval_samples samples), -> budgets.json
     budget_percentiles: list[int] = field(default_factory=lambda: [25, 50, 75])
@@ -552,6 +556,7 @@ def validate(cfg: Config) -> None:
               "sft_batch_size", "n_eval_problems", "n_eval_samples"):
         _check(getattr(b, k) >= 1, f"base_model.{k}", "must be >= 1")
     _check(b.sft_lr > 0, "base_model.sft_lr", "must be > 0")
+    _check(b.sft_forward_threads >= 1, "base_model.sft_forward_threads", "must be >= 1")
 
     t = cfg.train
     _check(t.num_generations >= 2, "train.num_generations",

@@ -1,6 +1,6 @@
 """Progress of a job that may run in another process, for the one bar a notebook shows.
 
-A stage runs its seeds' jobs through :func:`hmpo.runs.run_jobs`, in this process or in spawned
+A stage runs its seeds' jobs through :func:`hmpo.runs.run_jobs`, in this process or in
 worker processes. Inside a job, code reports work done with :func:`advance` (the trainer does
 so once per rollout step, :class:`hmpo.train.StepProgress`); ``run_jobs`` points the sink at
 its progress bar (one process) or at a queue the parent drains into that bar (workers). With

@@ -4,7 +4,7 @@ Seed-to-seed differences of an RL run are larger than one run's bootstrap CI ove
 (NOTES.md: 3-6 accuracy points between two seeds on the same base model), so every trained
 method runs once per seed of ``train.seeds`` and the statistics (hmpo.stats, hmpo.report)
 combine seeds and problems. DVC runs stages one at a time, so the parallelism lives here,
-inside a stage: ``workers`` processes (2 on the 2-core CPU, one torch thread each) take the
+inside a stage: ``workers`` processes (3 on the 2-core CPU, one torch thread each) take the
 (seed, ...) jobs of one stage.
 
 Layout (``<s>`` = a training seed; ``base`` is one run, without seed folders)::
@@ -47,6 +47,9 @@ from hmpo.progress import output_to, reporting_to
 
 BASE = "base"
 TRAIN_LOG = "train.log"  # a run's console output, beside its metrics.json
+# what the stages' worker processes import before their first job (:func:`worker_context`)
+TRAIN_PRELOAD = ("hmpo.methods",)  # torch, transformers, TRL, peft: ~9 s a process
+EVALUATE_PRELOAD = ("hmpo.evaluate", "hmpo.generate", "hmpo.model", "hmpo.verify", "transformers")
 
 
 def run_name(seed: int) -> str:
@@ -124,6 +127,18 @@ def _call(fn: Callable[..., Any], job: dict[str, Any], index: int, log: str | No
             raise
 
 
+def worker_context(preload: Sequence[str] = ()) -> Any:
+    """The multiprocessing context of :func:`run_jobs`' workers: ``forkserver``, whose server
+    process imports `preload` (plus this module) before it forks any worker.
+
+    A process has one server, started by its first pool with the preload of that time;
+    modules that later calls name are imported by their workers themselves (only slower).
+    """
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__, *preload])
+    return ctx
+
+
 def _drain(queue: Any, tally: _Tally) -> None:
     while True:
         try:
@@ -135,13 +150,17 @@ def _drain(queue: Any, tally: _Tally) -> None:
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], *, workers: int,
              desc: str, progress: bool = True, logs: Sequence[str | Path] | None = None,
-             units: Sequence[int] | None = None, unit: str = "run") -> list[Any]:
+             units: Sequence[int] | None = None, unit: str = "run",
+             preload: Sequence[str] = ()) -> list[Any]:
     """``[fn(**job) for job in jobs]``, in order, on up to `workers` processes, one bar.
 
     One worker runs the jobs in this process (no start-up cost, exceptions as they are). More
-    workers use fresh ``spawn`` processes (forking a process that already holds torch's thread
-    pools can hang); `fn` must be importable (a module-level function of hmpo). A failed job
-    re-raises its exception here after the others have finished, naming the job and its log.
+    workers are forked from a ``forkserver`` process that imported the `preload` modules once
+    (e.g. torch + TRL, ~9 s each time a process imports them) and never ran a torch op, so no
+    worker inherits a thread pool (forking a process that holds torch's thread pools can hang,
+    which is why the stage's own process is never forked); `fn` must be importable (a
+    module-level function of hmpo). A failed job re-raises its exception here after the others
+    have finished, naming the job and its log.
 
     ``logs[i]``: job i's console output (stdout, stderr, file descriptors 1 and 2) is appended
     there instead of reaching the notebook (:func:`hmpo.progress.output_to`). ``units[i]``:
@@ -166,7 +185,7 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], *, workers:
         return out
     results: list[Any] = [None] * len(jobs)
     errors = []
-    ctx = mp.get_context("spawn")
+    ctx = worker_context(preload)
     queue = ctx.Queue()
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx,
                              initializer=_init_worker, initargs=(queue,)) as pool:
@@ -230,7 +249,7 @@ def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
     logs = [train_run_dir(method, run_name(s), results_dir) / TRAIN_LOG for s in seeds]
     out = run_jobs(_train_one, jobs, workers=cfg.workers, desc=f"train {method}",
                    progress=progress, logs=logs, units=[steps] * len(jobs) if steps > 0 else None,
-                   unit="step" if steps > 0 else "run")
+                   unit="step" if steps > 0 else "run", preload=TRAIN_PRELOAD)
     return {run_name(s): m for s, m in zip(seeds, out, strict=True)}
 
 
@@ -262,7 +281,7 @@ def evaluate_runs(cfg: Config, model: str, *, models_dir: str = "models",
                              data_dir=data_dir, progress=progress and cfg.workers <= 1))
     logs = [Path(j["out_dir"]) / "logs" / f"{j['set_name']}.log" for j in jobs]
     out = run_jobs(_evaluate_one, jobs, workers=cfg.workers, desc=f"evaluate {model}",
-                   progress=progress, logs=logs)
+                   progress=progress, logs=logs, preload=EVALUATE_PRELOAD)
     res: dict[str, dict[str, dict[str, Any]]] = {}
     for (run, s), m in zip(keys, out, strict=True):
         res.setdefault(run, {})[s] = m

@@ -130,15 +130,25 @@ def sft_train(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[list[
               steps: int, batch_size: int, lr: float, warmup_steps: int, seed: int,
               progress: bool = True, log: list[dict] | None = None,
               callback: Callable[[int, torch.nn.Module], None] | None = None,
-              callback_every: int = 0) -> list[dict]:
+              callback_every: int = 0, forward_threads: int | None = None) -> list[dict]:
     """Train `model` in place on `examples` (prompt-masked next-token loss); the loss log.
 
     Data order comes from a generator seeded with `seed` (epochs of a fixed permutation), so
     with one thread the same seed gives the same weights. `callback(step, model)` runs every
     `callback_every` steps (in eval mode, without gradients; benchmarks measure there).
+
+    `forward_threads`: torch threads of the model's forward pass only (None: the current
+    count, which the loss, backward and optimizer always use). The tiny model's forward gives
+    the same bits at any thread count (no sum is split across threads; the test checks it),
+    so a second core speeds it up without changing the weights. The backward is not
+    thread-count invariant: BLAS splits the weight gradients' sums over the batch's tokens
+    between threads, and with 2 threads in the backward the base model came out different
+    (README "Time").
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
+    if forward_threads is not None and forward_threads < 1:
+        raise ValueError(f"forward_threads must be >= 1 or None, got {forward_threads}")
     if not examples:
         raise ValueError("examples: nothing to train on")
     log = [] if log is None else log
@@ -148,6 +158,7 @@ def sft_train(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[list[
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
     model.train()
     batches = length_grouped_batches([len(ids) for ids, _ in examples], batch_size, gen)
+    threads = torch.get_num_threads()
     t0 = time.perf_counter()
     bar = tqdm(range(steps), desc="sft", disable=not progress, unit="step")
     for step in bar:
@@ -155,7 +166,11 @@ def sft_train(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[list[
         cur_lr = lr_at(step, base_lr=lr, warmup=warmup_steps, total=steps)
         for g in opt.param_groups:
             g["lr"] = cur_lr
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        torch.set_num_threads(forward_threads or threads)
+        try:
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        finally:
+            torch.set_num_threads(threads)
         logits = out.logits[:, :-1].reshape(-1, out.logits.shape[-1])
         target = batch["labels"][:, 1:].reshape(-1)
         loss = torch.nn.functional.cross_entropy(logits, target, ignore_index=IGNORE)
@@ -409,7 +424,8 @@ def train_base_model(cfg: Config, out_dir: str | Path = "models/base",
 
     t0 = time.perf_counter()
     log = sft_train(model, tokenizer, examples, steps=b.sft_steps, batch_size=b.sft_batch_size,
-                    lr=b.sft_lr, warmup_steps=b.sft_warmup_steps, seed=cfg.seed, progress=progress)
+                    lr=b.sft_lr, warmup_steps=b.sft_warmup_steps, seed=cfg.seed, progress=progress,
+                    forward_threads=b.sft_forward_threads)
     for row in log:
         row["phase"] = 1
     if b.sft_mix_steps > 0:
@@ -424,7 +440,8 @@ def train_base_model(cfg: Config, out_dir: str | Path = "models/base",
                          batch_size=b.sft_batch_size, lr=b.sft_mix_lr,
                          # a short re-warm-up (20 steps for 1,000): the weights are trained
                          warmup_steps=min(b.sft_warmup_steps, max(1, b.sft_mix_steps // 50)),
-                         seed=cfg.seed + 1, progress=progress)
+                         seed=cfg.seed + 1, progress=progress,
+                         forward_threads=b.sft_forward_threads)
         for row in log2:
             row.update(step=row["step"] + b.sft_steps, phase=2,
                        elapsed_s=round(row["elapsed_s"] + log[-1]["elapsed_s"], 3))

@@ -72,6 +72,7 @@ BAD = [
     (("profile",), "qwen-7b", "profile"),  # unknown profile
     (("train", "per_device_train_batch_size"), 7, "train.per_device_train_batch_size"),
     (("base_model", "kind"), "pretrained", "base_model.name_or_path"),  # needs a model id
+    (("base_model", "sft_forward_threads"), 0, "base_model.sft_forward_threads"),
     (("train", "accelerate_config"), "configs/accelerate/nope.yaml", "train.accelerate_config"),
     # params.yaml runs 3 seeds side by side (workers: 3): on GPUs they would share the devices
     (("train", "accelerate_config"), "configs/accelerate/multi_gpu.yaml", "workers"),

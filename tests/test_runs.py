@@ -1,7 +1,11 @@
 """Training seeds (hmpo.runs) and the fixed-budget rule (hmpo.fixed_budgets)."""
 
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -23,7 +27,7 @@ from hmpo.runs import (
 )
 
 
-def _square(x: int) -> int:  # module level: picklable for the spawn workers
+def _square(x: int) -> int:  # module level: picklable for the worker processes
     return x * x
 
 
@@ -79,6 +83,37 @@ def test_run_jobs_in_process_and_in_two_workers_give_the_same_ordered_results():
     jobs = [{"x": i} for i in range(5)]
     assert run_jobs(_square, jobs, workers=1, desc="t", progress=False) == [0, 1, 4, 9, 16]
     assert run_jobs(_square, jobs, workers=2, desc="t", progress=False) == [0, 1, 4, 9, 16]
+
+
+_PRELOAD_SCRIPT = textwrap.dedent("""
+    import json, os, sys, threading
+    from hmpo.runs import run_jobs
+
+    def seen(name):
+        # at the job's start: was `name` imported before (by the server)? any extra thread?
+        return [name in sys.modules, threading.active_count(), os.getpid()]
+
+    if __name__ == "__main__":
+        out = run_jobs(seen, [{"name": "colorsys"}] * 3, workers=2, desc="t", progress=False,
+                       preload=("colorsys",))
+        print(json.dumps({"workers": out, "parent_imported": "colorsys" in sys.modules,
+                          "parent": os.getpid()}))
+""")
+
+
+def test_workers_start_with_the_preloaded_modules_and_no_inherited_threads(tmp_path):
+    # a fresh interpreter: the forkserver is one per process, so this test's preload must be
+    # the first (in pytest's own process another test may already have started the server)
+    script = tmp_path / "preload.py"
+    script.write_text(_PRELOAD_SCRIPT)
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, cwd=os.getcwd())
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["parent_imported"] is False  # the stage's own process never imported it
+    assert [w[0] for w in out["workers"]] == [True, True, True]  # the workers found it loaded
+    assert all(w[1] == 1 for w in out["workers"])  # only the main thread
+    assert {w[2] for w in out["workers"]}.isdisjoint({out["parent"]})
 
 
 def test_run_jobs_names_the_failed_job_after_the_others_finish():

@@ -20,6 +20,7 @@ from hmpo.sft import (
     load_problem_sets,
     lr_at,
     measure,
+    sft_train,
     train_base_model,
 )
 
@@ -94,6 +95,37 @@ def test_other_seed_other_weights(run_a, smoke_cfg, tmp_path):
     a = load_file(d / "model" / "model.safetensors")
     b = load_file(tmp_path / "model" / "model.safetensors")
     assert not all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _sft_weights(cfg, examples, *, threads: int, forward_threads: int | None):
+    from hmpo.model import build_tiny_model
+
+    tok = build_tokenizer()
+    model = build_tiny_model(cfg.base_model, tok, 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        sft_train(model, tok, examples, steps=12, batch_size=32, lr=3e-3, warmup_steps=2,
+                  seed=0, progress=False, forward_threads=forward_threads)
+    finally:
+        torch.set_num_threads(before)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_a_two_thread_forward_gives_the_one_thread_weights_bit_for_bit(smoke_cfg):
+    # the base_model stage runs the SFT's forward on 2 threads (base_model.sft_forward_threads)
+    # and everything else on one, claiming the same weights as one thread throughout
+    recs = S.make_sets(smoke_cfg.data.synthetic, 0)["synthetic_train"][:64]
+    pairs = S.sft_texts(recs, 1, 5, 0)
+    ex = encode_examples(build_tokenizer(), pairs)
+    one = _sft_weights(smoke_cfg, ex, threads=1, forward_threads=None)
+    fwd2 = _sft_weights(smoke_cfg, ex, threads=1, forward_threads=2)
+    assert all(torch.equal(one[k], fwd2[k]) for k in one)
+    # the test can see a difference: two threads in the backward too change the weights
+    both2 = _sft_weights(smoke_cfg, ex, threads=2, forward_threads=None)
+    assert not all(torch.equal(one[k], both2[k]) for k in one)
+    with pytest.raises(ValueError, match="forward_threads"):
+        _sft_weights(smoke_cfg, ex, threads=1, forward_threads=0)
 
 
 def test_prompt_and_padding_are_masked_from_the_loss():
