@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from hmpo import synthetic as S
 from hmpo.config import load_config
-from hmpo.model import build_tokenizer, load_model
+from hmpo.model import build_tiny_model, build_tokenizer, load_model
 from hmpo.sft import (
     IGNORE,
     _collate,
@@ -98,8 +98,6 @@ def test_other_seed_other_weights(run_a, smoke_cfg, tmp_path):
 
 
 def _sft_weights(cfg, examples, *, threads: int, forward_threads: int | None):
-    from hmpo.model import build_tiny_model
-
     tok = build_tokenizer()
     model = build_tiny_model(cfg.base_model, tok, 0)
     before = torch.get_num_threads()
