@@ -42,14 +42,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hmpo.config import BUDGETS_PATH, Config, method_horizon
+from hmpo.config import BUDGETS_PATH, Config, resolve_method
 from hmpo.progress import output_to, reporting_to
 
 BASE = "base"
 TRAIN_LOG = "train.log"  # a run's console output, beside its metrics.json
 # what the stages' worker processes import before their first job (:func:`worker_context`)
 TRAIN_PRELOAD = ("hmpo.methods",)  # torch, transformers, TRL, peft: ~9 s a process
-EVALUATE_PRELOAD = ("hmpo.evaluate", "hmpo.generate", "hmpo.model", "hmpo.verify", "transformers")
+# evaluate_model's lazy imports (hmpo.model brings torch and transformers)
+EVALUATE_PRELOAD = ("hmpo.evaluate", "hmpo.generate", "hmpo.model", "hmpo.verify")
 
 
 def run_name(seed: int) -> str:
@@ -241,8 +242,10 @@ def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
     ``{"seed<s>": metrics}`` (each also in results/train/<m>/seed<s>/metrics.json).
     """
     seeds = cfg.train.seeds
-    # each run's train_method resolves the method (steps and budget); the bar needs the steps
-    steps = method_horizon(cfg, method)[0]
+    # each run's train_method resolves the method (steps and budget) from the unresolved cfg;
+    # resolving it here too sizes the bar and stops a fixed-budget method without its
+    # budgets.json before any worker starts, with resolve_method's own error
+    steps = resolve_method(cfg, method, budgets_path).train.max_steps
     jobs = [dict(cfg=cfg, method=method, seed=s, model_dir=model_dir, train_path=train_path,
                  models_dir=models_dir, results_dir=results_dir, budgets_path=str(budgets_path))
             for s in seeds]

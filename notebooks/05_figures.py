@@ -41,7 +41,7 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 
 # %%
 # %matplotlib inline
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
 from hmpo.config import load_config, write_resolved
 from hmpo.headline import write_headlines
@@ -96,5 +96,6 @@ figures["costs"] = plot_costs(costs)
 png_dir = Path("results/figures/png")
 png_dir.mkdir(parents=True, exist_ok=True)
 for name, fig in figures.items():
-    fig.savefig(png_dir / f"{name}.png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    display(fig)
+    png = png_dir / f"{name}.png"
+    fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    display(Image(filename=png))  # the file itself: drawn once, not again for the notebook

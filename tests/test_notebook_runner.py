@@ -146,3 +146,98 @@ def test_warning_filters_are_valid_pythonwarnings_entries():
                        env=env, capture_output=True, text=True, check=True)
     assert "Invalid -W option" not in p.stderr, p.stderr  # Python ignores a malformed one
     assert all("," not in f for f in hmpo.notebook.KERNEL_WARNING_FILTERS)
+
+
+# ---------------------------------------------- start-up: the kernel first, fewer imports
+def test_imports_without_blocks_only_inside_the_block_and_only_what_is_not_imported():
+    import importlib
+    import sys
+
+    sys.modules.pop("colorsys", None)  # so the block sees it not yet imported
+    with hmpo.notebook.imports_without("colorsys", "json"):
+        with pytest.raises(ImportError):
+            importlib.import_module("colorsys")
+        assert importlib.import_module("json") is json  # already imported: left alone
+    assert importlib.import_module("colorsys").rgb_to_hsv(1, 0, 0) == (0.0, 1.0, 1)
+    assert sys.modules["json"] is json
+
+
+PID_SOURCE = '''# %% tags=["parameters"]
+fail = False
+
+# %%
+import os
+from pathlib import Path
+Path("kernel.pid").write_text(str(os.getpid()))
+
+# %%
+assert not fail, "asked to fail"
+'''
+
+
+def _gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_kernel_is_killed_when_the_run_ends_or_fails(tmp_path, monkeypatch, fail):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pid.py").write_text(PID_SOURCE)
+    argv = ["pid.py", str(tmp_path / "pid.ipynb"), "-p", "fail", str(fail)]
+    if fail:
+        from papermill.exceptions import PapermillExecutionError
+
+        with pytest.raises(PapermillExecutionError, match="asked to fail"):
+            main(argv)
+    else:
+        assert main(argv) == 0
+    pid = int((tmp_path / "kernel.pid").read_text())
+    assert pid > 0 and _gone(pid)  # killed and reaped, not left running
+
+
+def test_the_kernel_is_launched_before_the_heavy_imports_and_the_grammar_is_skipped(tmp_path):
+    """In a fresh interpreter, as a stage runs it: the kernel starts before jupytext/papermill
+    are imported, nbformat's jsonschema loads without rfc3987_syntax, and the run works."""
+    import subprocess
+    import sys
+
+    (tmp_path / "nb.py").write_text(SOURCE.replace("OUT", repr(str(tmp_path / "out.txt"))))
+    script = '''
+import sys
+import hmpo.notebook as n
+seen = []
+start = n.start_kernel
+def spy(kernel):
+    seen.append(sorted(m for m in ("jupytext", "papermill", "nbformat") if m in sys.modules))
+    return start(kernel)
+n.start_kernel = spy
+assert n.main(["nb.py", "nb.ipynb", "-p", "method", "kimi"]) == 0
+print(seen, "jsonschema" in sys.modules, "rfc3987_syntax" in sys.modules)
+import rfc3987_syntax  # importable again after the runner's imports
+'''
+    p = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[-2] == "[[]] True False"
+    assert (tmp_path / "out.txt").read_text() == "kimi 2"
+
+
+def test_the_runner_closes_its_kernel_client(tmp_path, monkeypatch):
+    """nbclient closes the client of a kernel it started, not of one handed to it: the runner
+    does, so no zmq channel of the finished run stays open ("Unclosed socket" at exit)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.py").write_text(SOURCE.replace("OUT", repr(str(tmp_path / "out.txt"))))
+    managers = []
+    start = hmpo.notebook.start_kernel
+    monkeypatch.setattr(hmpo.notebook, "start_kernel",
+                        lambda kernel: managers.append(start(kernel)) or managers[-1])
+    assert main(["nb.py", "nb.ipynb"]) == 0
+    (km,) = managers
+    assert len(km.clients) == 1  # the one papermill's nbclient made and ran the cells with
+    assert not km.clients[0].channels_running

@@ -285,6 +285,26 @@ def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_
     assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 31.0
 
 
+def test_a_missing_budgets_file_stops_the_stage_before_any_run_starts(cfg, tmp_path,
+                                                                      monkeypatch):
+    """train_seeds resolves the method in the stage's own process, so a fixed-budget method
+    without the base_model stage's budgets.json fails there with resolve_method's message,
+    not in each worker after its start-up; a method without a budget needs no file."""
+    import hmpo.runs
+
+    started = []
+    monkeypatch.setattr(hmpo.runs, "run_jobs", lambda *a, **kw: started.append(a) or [{}])
+    cfg.workers, cfg.train.seeds = 3, [0]
+    with pytest.raises(FileNotFoundError, match=r"missing.json does not exist.*dvc repro "
+                                                r"base_model"):
+        hmpo.runs.train_seeds(cfg, "hmpo_fixed_p25", budgets_path=tmp_path / "missing.json",
+                              progress=False)
+    assert started == []
+    assert hmpo.runs.train_seeds(cfg, "hmpo", budgets_path=tmp_path / "missing.json",
+                                 progress=False) == {"seed0": {}}
+    assert len(started) == 1
+
+
 def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch, budgets,
                                                                    seen_runs, tmp_path):
     """`python -m hmpo.train --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
