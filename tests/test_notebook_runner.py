@@ -26,6 +26,11 @@ print("ran", method)
 '''
 
 
+def _write_source(folder):
+    """SOURCE as folder/nb.py, writing its result to folder/out.txt."""
+    (folder / "nb.py").write_text(SOURCE.replace("OUT", repr(str(folder / "out.txt"))))
+
+
 def test_doctests():
     assert doctest.testmod(hmpo.notebook).failed == 0
 
@@ -39,7 +44,7 @@ def test_values_are_typed_like_papermills_cli():
 
 def test_runs_the_source_with_parameters(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "nb.py").write_text(SOURCE.replace("OUT", repr(str(tmp_path / "out.txt"))))
+    _write_source(tmp_path)
     executed = tmp_path / "results" / "stage" / "nb.ipynb"  # its folder does not exist yet
     assert main(["nb.py", str(executed), "-p", "method", "kimi", "-p", "steps", "3"]) == 0
     assert (tmp_path / "out.txt").read_text() == "kimi 6"  # injected values, typed
@@ -207,7 +212,7 @@ def test_the_kernel_is_launched_before_the_heavy_imports_and_the_grammar_is_skip
     import subprocess
     import sys
 
-    (tmp_path / "nb.py").write_text(SOURCE.replace("OUT", repr(str(tmp_path / "out.txt"))))
+    _write_source(tmp_path)
     script = '''
 import sys
 import hmpo.notebook as n
@@ -232,7 +237,7 @@ def test_the_runner_closes_its_kernel_client(tmp_path, monkeypatch):
     """nbclient closes the client of a kernel it started, not of one handed to it: the runner
     does, so no zmq channel of the finished run stays open ("Unclosed socket" at exit)."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "nb.py").write_text(SOURCE.replace("OUT", repr(str(tmp_path / "out.txt"))))
+    _write_source(tmp_path)
     managers = []
     start = hmpo.notebook.start_kernel
     monkeypatch.setattr(hmpo.notebook, "start_kernel",

@@ -221,8 +221,8 @@ def test_resolve_method_multiplies_the_steps_of_a_long_run(cfg):
 
 def test_method_horizon_is_the_steps_of_one_run_and_reads_no_file(cfg, tmp_path,
                                                                    monkeypatch):
-    """The helper train_seeds sizes its bar with: pure (no budgets.json, even for a
-    fixed-budget method), the same horizon resolve_method gives the run."""
+    """The horizon resolve_method gives the run, computed purely (no budgets.json, even for a
+    fixed-budget method)."""
     cfg = _with_long_run(cfg)
     monkeypatch.chdir(tmp_path)  # no results/base_model/budgets.json here
     steps = cfg.train.max_steps
