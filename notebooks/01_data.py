@@ -20,7 +20,7 @@
 # `difficulty`, `split`) under `data/processed/<set>.jsonl`: the synthetic arithmetic task
 # (train / held-out eval / harder transfer problems), reasoning-gym tasks, the local copies of
 # the real benchmarks, and `train.jsonl` (the RL training set, decontaminated), plus
-# `report.json` (counts, decontamination). The computation is `hmpo.data.prepare_data`.
+# `report.json` (counts, decontamination). The computation is `hmpo.task.data.prepare_data`.
 #
 # Pipeline: `dvc repro data`. Here: run top to bottom (the defaults read `params.yaml`).
 
@@ -42,8 +42,8 @@ import shutil
 import pandas as pd
 
 from hmpo.config import load_config, write_resolved
-from hmpo.data import prepare_data
-from hmpo.environment import write_environment
+from hmpo.pipeline.environment import write_environment
+from hmpo.task.data import prepare_data
 
 cfg = load_config(params_path, profile=profile)
 write_resolved(cfg, "results/data")

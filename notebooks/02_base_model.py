@@ -17,9 +17,9 @@
 # # 02 · Base model (stage `base_model`)
 #
 # HMPO starts from a model that reasons correctly but verbosely. For the CPU profiles
-# (`base_model.kind: tiny`) `hmpo.sft.train_base_model` SFT-trains a tiny Qwen3 on verbose
+# (`base_model.kind: tiny`) `hmpo.models.sft.train_base_model` SFT-trains a tiny Qwen3 on verbose
 # traces of the synthetic task and measures it; for a real pretrained model
-# (`smollm2` / `pretrained`) `hmpo.pretrained.resolve_base_model` finds it and it is copied
+# (`smollm2` / `pretrained`) `hmpo.models.pretrained.resolve_base_model` finds it and it is copied
 # as is. Either way the stage writes `models/base/` (Hugging Face format) and
 # `results/base_model/metrics.json`.
 #
@@ -44,18 +44,18 @@ import shutil
 import pandas as pd
 from IPython.display import display
 
+from hmpo.analysis.plots import plot_styles
 from hmpo.config import load_config, write_resolved
-from hmpo.evaluate import write_text_atomic
-from hmpo.fixed_budgets import measure_budgets
-from hmpo.plots import plot_styles
+from hmpo.evaluation.evaluate import write_text_atomic
+from hmpo.models.fixed_budgets import measure_budgets
 
 cfg = load_config(params_path, profile=profile)
 if cfg.base_model.kind == "tiny":
-    from hmpo.sft import train_base_model
+    from hmpo.models.sft import train_base_model
 
     metrics = train_base_model(cfg, out_dir="models/base", results_dir="results/base_model")
 else:
-    from hmpo.pretrained import resolve_base_model
+    from hmpo.models.pretrained import resolve_base_model
 
     src = resolve_base_model(cfg)
     shutil.copytree(src, "models/base", dirs_exist_ok=True)
@@ -70,7 +70,7 @@ budgets = measure_budgets(cfg, "models/base", "data/processed/train.jsonl",
 # %% [markdown]
 # ## Fixed budgets for the `hmpo_fixed_p*` methods
 # Percentiles of the lengths of the base model's *correct* responses on training prompts
-# (`hmpo.fixed_budgets`; the median of all responses would be pulled down by short wrong ones).
+# (`hmpo.models.fixed_budgets`; the median of all responses would be pulled down by short wrong ones).
 
 # %%
 pd.Series({**budgets["budgets_tokens"], "correct_share": budgets["correct_share"],
@@ -122,9 +122,9 @@ if "eval" in metrics and "styles" in metrics["eval"]:
 # ## Two sampled completions
 
 # %%
-from hmpo.generate import sample
-from hmpo.model import load_model
-from hmpo.prompts import build_prompt
+from hmpo.models.generate import sample
+from hmpo.models.model import load_model
+from hmpo.task.prompts import build_prompt
 
 model, tokenizer = load_model("models/base")
 question = pd.read_json(f"data/processed/{cfg.evaluate.sets[0]}.jsonl", lines=True).iloc[0]

@@ -19,7 +19,7 @@
 # GRPO from `models/base` on `data/processed/train.jsonl`, with the reward of `method`
 # (`methods.<method>` in params.yaml: HMPO or one of the peer length rewards;
 # `multistage` = sample, SFT on the shortest correct solutions, then GRPO), once per seed of
-# `train.seeds`, `workers` runs at a time (`hmpo.runs.train_seeds`). Each run writes
+# `train.seeds`, `workers` runs at a time (`hmpo.pipeline.runs.train_seeds`). Each run writes
 # `models/<method>/seed<s>/` and `results/train/<method>/seed<s>/` (metrics.json with wall /
 # CPU seconds, per-step dvclive logs under `live/`, and `train.log`: the trainer's per-step
 # log lines and warnings, which would otherwise flood this notebook; the bar below counts the
@@ -44,10 +44,10 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 # %matplotlib inline
 import pandas as pd
 
+from hmpo.analysis.plots import plot_training_curves
+from hmpo.analysis.report import load_train_log
 from hmpo.config import load_config, resolve_method
-from hmpo.plots import plot_training_curves
-from hmpo.report import load_train_log
-from hmpo.runs import train_seeds
+from hmpo.pipeline.runs import train_seeds
 
 cfg = load_config(params_path, profile=profile)
 run_cfg = resolve_method(cfg, method)  # its budget (budget_percentile) and RL steps

@@ -17,12 +17,12 @@
 # # 04 · Evaluate one model (stage `evaluate`, one stage per model, every training seed)
 #
 # `model` = "base" or a method. For every run of the model (the base model, or one run per
-# training seed) and every set in `evaluate.sets`, `hmpo.evaluate.evaluate_model` samples
+# training seed) and every set in `evaluate.sets`, `hmpo.evaluation.evaluate.evaluate_model` samples
 # `evaluate.n_samples` completions per problem (the same problems and sampling seed for every
 # model, so comparisons are paired) and writes
 # `results/evaluate/<model>[/seed<s>]/metrics/<set>.json` (accuracy, mean and median tokens,
 # bootstrap 95% CIs over problems, per-difficulty breakdown) and
-# `.../samples/<set>.jsonl` (every sample). `hmpo.runs.evaluate_runs` runs them
+# `.../samples/<set>.jsonl` (every sample). `hmpo.pipeline.runs.evaluate_runs` runs them
 # `workers` at a time; each run's console output goes to `.../logs/<set>.log`.
 #
 # Pipeline: `dvc repro evaluate@hmpo`. Here: set `model`, run top to bottom.
@@ -44,10 +44,10 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 import pandas as pd
 from IPython.display import display
 
+from hmpo.analysis.plots import plot_difficulty_lengths
 from hmpo.config import load_config, write_resolved
-from hmpo.evaluate import eval_paths
-from hmpo.plots import plot_difficulty_lengths
-from hmpo.runs import eval_run_dir, evaluate_runs
+from hmpo.evaluation.evaluate import eval_paths
+from hmpo.pipeline.runs import eval_run_dir, evaluate_runs
 
 cfg = load_config(params_path, profile=profile)
 write_resolved(cfg, f"results/evaluate/{model}")

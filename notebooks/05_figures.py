@@ -17,14 +17,14 @@
 # # 05 · Report and figures (stage `figures`)
 #
 # Collects every evaluation (every model, every training seed) and training cost and writes,
-# with `hmpo.report.write_report`: `results/summary.json` (across-seed means, seed spread, CIs
+# with `hmpo.analysis.report.write_report`: `results/summary.json` (across-seed means, seed spread, CIs
 # over problems and seeds; deterministic), `results/costs.json`, the results table
 # (`results/results_table.{md,csv,tex}`), every method against hmpo as paired differences
 # (`results/comparisons.{md,csv}`) and the claims table (`results/claims.{md,json}`: each
 # paper claim reproduced / contradicted / inconclusive / untestable here, by rules stated
 # before the results, from paired bootstraps over problems and seeds). Then the flat headline
 # metrics (`results/metrics/<model>.json`, what `dvc metrics show` prints) and the figures
-# (`hmpo.plots`) into `results/figures/png/`.
+# (`hmpo.analysis.plots`) into `results/figures/png/`.
 #
 # Pipeline: `dvc repro figures`. Here: run top to bottom once every model is evaluated.
 
@@ -43,16 +43,16 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 # %matplotlib inline
 from IPython.display import Image, Markdown, display
 
-from hmpo.config import load_config, write_resolved
-from hmpo.headline import write_headlines
-from hmpo.plots import (
+from hmpo.analysis.plots import (
     plot_costs,
     plot_difficulty_lengths,
     plot_pareto,
     plot_reward_shape,
     plot_training_curves,
 )
-from hmpo.report import table_markdown, write_report
+from hmpo.analysis.report import table_markdown, write_report
+from hmpo.config import load_config, write_resolved
+from hmpo.evaluation.headline import write_headlines
 
 cfg = load_config(params_path, profile=profile)
 write_resolved(cfg, "results/figures")

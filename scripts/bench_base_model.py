@@ -1,7 +1,7 @@
 """Benchmark the tiny base model recipe on this CPU: SFT time, sampled accuracy, lengths.
 
 Trains with the configured profile (default: params.yaml as is) exactly as the base_model
-stage does (hmpo.sft), optionally measuring sampled (T = 1) accuracy along the way, and prints
+stage does (hmpo.models.sft), optionally measuring sampled (T = 1) accuracy along the way, and prints
 the numbers the targets are about: SFT minutes, accuracy overall / per difficulty / per step,
 transfer accuracy, mean response length vs the minimal trace, within-problem length spread.
 It writes to a scratch folder (not models/base), so it never touches the pipeline's outputs.
@@ -30,9 +30,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hmpo import sft, synthetic  # noqa: E402
 from hmpo.config import config_from_dict  # noqa: E402
-from hmpo.model import build_tiny_model, build_tokenizer, n_parameters  # noqa: E402
+from hmpo.models import sft, synthetic  # noqa: E402
+from hmpo.models.model import build_tiny_model, build_tokenizer, n_parameters  # noqa: E402
 
 
 def _override(raw: dict, assignment: str) -> None:
@@ -128,12 +128,12 @@ def main() -> None:
         out[name] = r
         print(f"{name} ({len(recs)} problems x {b.n_eval_samples} samples, T=1): {_brief(r)}")
     if args.out:
-        from hmpo.model import save_model
+        from hmpo.models.model import save_model
 
         save_model(model, tok, args.out)
     else:
         with tempfile.TemporaryDirectory() as d:  # exercise saving in HF format anyway
-            from hmpo.model import save_model
+            from hmpo.models.model import save_model
 
             save_model(model, tok, d)
     print("teacher-forced on held-out traces:", tf_brief(model))

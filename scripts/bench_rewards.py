@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from hmpo.rewards import get_reward, hmpo_reward
+from hmpo.training.rewards import get_reward, hmpo_reward
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
           f"{args.group_size}, {args.repeats} repeats: median {np.median(times):.3f} s, "
           f"min {min(times):.3f} s")
     if args.all:
-        from hmpo.rewards import list_rewards
+        from hmpo.training.rewards import list_rewards
 
         for name in list_rewards():
             f = get_reward(name)

@@ -1,6 +1,6 @@
 """Benchmark the trainer's two CPU speed paths against TRL's own: seconds per rollout step.
 
-`train.drop_finished_rollouts` samples the rollouts with hmpo.generate.sample_ids (finished
+`train.drop_finished_rollouts` samples the rollouts with hmpo.models.generate.sample_ids (finished
 rows leave the batch and the KV cache) instead of TRL's `model.generate`;
 `train.forward_chunk_rows` runs the reference and update log-prob passes in length-sorted
 chunks cut to their own columns instead of one pass over the padded batch. This script trains
@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hmpo.config import load_config  # noqa: E402
-from hmpo.methods import train_method  # noqa: E402
+from hmpo.training.methods import train_method  # noqa: E402
 
 KEYS = ("step_s", "generation_s", "reference_logps_s", "update_s")
 

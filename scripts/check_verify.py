@@ -1,4 +1,4 @@
-"""Real-data check of hmpo.verify on MATH, GSM8K, AIME and AMC (not a timed test).
+"""Real-data check of hmpo.task.verify on MATH, GSM8K, AIME and AMC (not a timed test).
 
 Reads the benchmark files in ``../shared/data`` (read-only copies; never committed) and reports,
 per benchmark:
@@ -30,8 +30,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from hmpo.prompts import last_boxed
-from hmpo.verify import check, machinery_failures, normalize_answer, warm_up
+from hmpo.task.prompts import last_boxed
+from hmpo.task.verify import check, machinery_failures, normalize_answer, warm_up
 
 SLOW_S = 2.0
 

@@ -7,9 +7,9 @@
     python scripts/gpu_check_train.py --mode bf16 --cpu-dry-run --out /tmp/x  # same path, CPU
     python scripts/gpu_check_train.py --report OUT                          # markdown summary
 
-It needs no network and no models/ folder: it builds the tiny Qwen3 of hmpo.model, SFTs it on
+It needs no network and no models/ folder: it builds the tiny Qwen3 of hmpo.models.model, SFTs it on
 CPU for a few hundred steps on the synthetic task (so HMPO has correct rollouts to work with),
-then trains it with :func:`hmpo.train.run_grpo` (HMPOTrainer = TRL GRPOTrainer, HMPO reward,
+then trains it with :func:`hmpo.training.grpo.run_grpo` (HMPOTrainer = TRL GRPOTrainer, HMPO reward,
 the real synthetic verifier) and writes ``result.json`` with the step timings, the peak GPU
 memory and the final metrics.
 """
@@ -45,10 +45,10 @@ def build_base(out: Path, *, sft_steps: int, seed: int) -> Path:
     """Tiny Qwen3 + tokenizer, SFT'd on CPU on verbose synthetic traces; saved to out/base."""
     import torch
 
-    from hmpo import synthetic
     from hmpo.config import BaseModelConfig, SyntheticConfig
-    from hmpo.model import build_tiny_model, build_tokenizer, save_model
-    from hmpo.sft import encode_examples, sft_train
+    from hmpo.models.model import build_tiny_model, build_tokenizer, save_model
+    from hmpo.models.sft import encode_examples, sft_train
+    from hmpo.task import synthetic
 
     torch.set_num_threads(1)  # more threads than free cores slows a model this small down
     scfg = SyntheticConfig(n_train=512, n_eval=8, n_transfer=2, max_steps=3)
@@ -67,10 +67,10 @@ def build_base(out: Path, *, sft_steps: int, seed: int) -> Path:
 def run(args) -> dict:
     import torch
 
-    from hmpo import synthetic
     from hmpo.config import load_config
-    from hmpo.rewards import get_reward
-    from hmpo.train import run_grpo
+    from hmpo.task import synthetic
+    from hmpo.training.grpo import run_grpo
+    from hmpo.training.rewards import get_reward
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +138,7 @@ def report(root: Path) -> str:
         + ", ".join(f"{k} {v}" for k, v in r0["versions"].items() if v) + ".",
         f"Not installed: {', '.join(k for k, v in r0['versions'].items() if not v) or 'none'}.",
         "",
-        "Tiny Qwen3 (hmpo.model defaults), SFT'd on CPU, then HMPO with TRL's GRPOTrainer: "
+        "Tiny Qwen3 (hmpo.models.model defaults), SFT'd on CPU, then HMPO with TRL's GRPOTrainer: "
         f"{r0['completions_per_step']} completions (8 prompts x G 8, <= 64 tokens) per step.",
         "",
         "| mode | bf16 | ZeRO | steps | s/step | generation | reward | ref logps | update "

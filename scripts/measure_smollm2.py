@@ -17,12 +17,12 @@ It prints one JSON object; ``--out FILE`` also writes it (plus every response) t
 Defaults for sampling, lengths, batch and LoRA come from ``params.yaml`` + the ``smollm2``
 profile (``evaluate.*``, ``train.lora_*``), so the numbers describe what the profile runs.
 
-Prompts (``--instruction``): ``project`` (default) is ``hmpo.prompts.build_prompt(q, style)``
+Prompts (``--instruction``): ``project`` (default) is ``hmpo.task.prompts.build_prompt(q, style)``
 with ``style`` = ``--prompt-style`` (default: the profile's ``base_model.prompt_style``), the
 exact prompt training uses (``chat``: question + "Please reason step by step, and put your
 final answer within \\boxed{}."; ``chat_oneshot``: the same after one worked example);
 ``boxed`` a shorter boxed instruction; ``none`` the bare gym question. Two accuracies are
-reported: ``accuracy`` by ``hmpo.verify.verify`` (the project's answer contract and so the
+reported: ``accuracy`` by ``hmpo.task.verify.verify`` (the project's answer contract and so the
 training reward's correctness: last ``\\boxed{}``, else ``####``, else the last ``A:`` /
 ``Answer:`` / "answer is <X>" marker), with ``answered`` the fraction that states an answer at
 all, and ``accuracy_lenient`` by the local :func:`extract_answer` (last ``\\boxed{}``, else the
@@ -54,11 +54,11 @@ from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hmpo.config import load_config  # noqa: E402
-from hmpo.pretrained import convert_smollm2, load_pretrained  # noqa: E402
-from hmpo.prompts import CHAT_STYLES  # noqa: E402
+from hmpo.models.pretrained import convert_smollm2, load_pretrained  # noqa: E402
+from hmpo.task.prompts import CHAT_STYLES  # noqa: E402
 
 INSTRUCTIONS = {
-    "project": None,  # hmpo.prompts.build_prompt(question, "chat", tokenizer)
+    "project": None,  # hmpo.task.prompts.build_prompt(question, "chat", tokenizer)
     "none": "",
     "boxed": "\nPut your final answer in \\boxed{}.",
 }
@@ -246,14 +246,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     suffix = INSTRUCTIONS[args.instruction]
     style = pick(args.prompt_style, cfg.base_model.prompt_style)
     if suffix is None:
-        from hmpo.prompts import build_prompt
+        from hmpo.task.prompts import build_prompt
 
         prompts = [build_prompt(p["question"], style, tok) for p in problems]
     else:
         prompts = [tok.apply_chat_template([{"role": "user", "content": p["question"] + suffix}],
                                            tokenize=False, add_generation_prompt=True)
                    for p in problems]
-    from hmpo.verify import check
+    from hmpo.task.verify import check
 
     result: dict[str, Any] = {
         "model_dir": str(model_dir), "task": "chain_sum",

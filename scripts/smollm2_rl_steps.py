@@ -4,9 +4,9 @@
     PYTHONPATH=. python scripts/smollm2_rl_steps.py --steps 3 --out /tmp/smollm2_rl
 
 It runs the pipeline's own functions with the profile's settings, into `--out` (not models/ or
-data/): ``hmpo.data.prepare_data`` (the gym draws of ``data.gym.task_configs``),
-``hmpo.pretrained.resolve_base_model`` (the converted SmolLM2 cache), then
-``hmpo.methods.train_method(cfg, "hmpo")`` with ``train.max_steps = --steps`` (LoRA, chat
+data/): ``hmpo.task.data.prepare_data`` (the gym draws of ``data.gym.task_configs``),
+``hmpo.models.pretrained.resolve_base_model`` (the converted SmolLM2 cache), then
+``hmpo.training.methods.train_method(cfg, "hmpo")`` with ``train.max_steps = --steps`` (LoRA, chat
 template, the profile's temperature and lengths). It prints one row per step (reward,
 accuracy, length, HMPO budget, seconds) and writes ``<out>/summary.json``. The profile's full
 run is ``dvc exp run -S profile=smollm2``; this is the measured check that its rewards are not
@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from hmpo.config import load_config
-    from hmpo.data import prepare_data
-    from hmpo.methods import train_method
-    from hmpo.pretrained import resolve_base_model
+    from hmpo.models.pretrained import resolve_base_model
+    from hmpo.task.data import prepare_data
+    from hmpo.training.methods import train_method
 
     torch.set_num_threads(1)
     cfg = load_config(a.params, profile=a.profile)

@@ -1,12 +1,12 @@
 """Hand-made per-problem matrices and summaries shared by test_report.py and test_claims.py.
 
 Matrices are ``{set: {"ids", model: {"accuracy", "tokens"}}}`` with (seeds x problems) arrays,
-the input hmpo.report builds from the samples and hmpo.claims judges.
+the input hmpo.analysis.report builds from the samples and hmpo.analysis.claims judges.
 """
 
 import numpy as np
 
-from hmpo.report import build_summary
+from hmpo.analysis.report import build_summary
 
 N = 40  # problems per set
 

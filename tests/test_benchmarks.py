@@ -1,4 +1,4 @@
-"""hmpo.benchmarks: row counts and gold answers on the local copies, mappings on fixtures.
+"""hmpo.task.benchmarks: row counts and gold answers on the local copies, mappings on fixtures.
 
 The local copies live in ../shared/data (never in the repo); tests that need them skip when the
 folder is absent. DeepMath, GPQA-Diamond, LiveCodeBench and IFEval are hub-only: their mappings
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from hmpo import benchmarks as bm
-from hmpo.benchmarks import BENCHMARKS, load_benchmark, source_of
-from hmpo.data import validate_records
-from hmpo.prompts import INSTRUCTION, build_prompt
+from hmpo.task import benchmarks as bm
+from hmpo.task.benchmarks import BENCHMARKS, load_benchmark, source_of
+from hmpo.task.data import validate_records
+from hmpo.task.prompts import INSTRUCTION, build_prompt
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -1,4 +1,4 @@
-"""hmpo.claims: each paper-claim rule's verdicts (reproduced / contradicted / inconclusive /
+"""hmpo.analysis.claims: each paper-claim rule's verdicts (reproduced / contradicted / inconclusive /
 untestable here) on hand-made per-problem matrices, and the claims table."""
 
 import json
@@ -10,7 +10,7 @@ from report_matrices import const as _const
 from report_matrices import mats as _mats
 from report_matrices import summary_of as _summary_of
 
-from hmpo.claims import (
+from hmpo.analysis.claims import (
     FLOOR_NOTE,
     UNTESTABLE,
     additive_claim,
@@ -21,7 +21,7 @@ from hmpo.claims import (
     evaluate_claims,
     median_vs_fixed_claim,
 )
-from hmpo.stats import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Estimate
+from hmpo.analysis.stats import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Estimate
 
 SETS = ["synthetic_eval", "synthetic_transfer"]
 

@@ -1,6 +1,6 @@
-"""hmpo.data: the data stage (files, determinism, decontamination, bad data) on fixtures.
+"""hmpo.task.data: the data stage (files, determinism, decontamination, bad data) on fixtures.
 
-The synthetic generator is another module (hmpo.synthetic); most tests swap in a tiny fake
+The synthetic generator is another module (hmpo.task.synthetic); most tests swap in a tiny fake
 through sys.modules so they test this stage only. Benchmarks come from tests/fixtures/.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_data.py -q
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from hmpo.config import ConfigError, config_from_dict, load_config
-from hmpo.data import (
+from hmpo.task.data import (
     decontaminate,
     derive_seed,
     normalize_problem,
@@ -40,7 +40,7 @@ def _rec(rid: str, prompt: str, answer: str, split: str, source: str = "syntheti
 
 
 def fake_make_sets(scfg, seed):
-    """Stands in for hmpo.synthetic.make_sets: seeded, tiny, one train problem contaminated."""
+    """Stands in for hmpo.task.synthetic.make_sets: seeded, tiny, one train problem contaminated."""
     train = [_rec(f"synthetic_train-{i}", f"Q: s{i}=1 o{seed % 7}+{i} e9", str(i), "train")
              for i in range(6)]
     train.append(_rec("synthetic_train-6", "Q: s0=5 o1+1 e2", "6", "train"))  # = eval-0
@@ -52,9 +52,9 @@ def fake_make_sets(scfg, seed):
 
 @pytest.fixture
 def fake_synthetic(monkeypatch):
-    module = types.ModuleType("hmpo.synthetic")
+    module = types.ModuleType("hmpo.task.synthetic")
     module.make_sets = fake_make_sets
-    monkeypatch.setitem(sys.modules, "hmpo.synthetic", module)
+    monkeypatch.setitem(sys.modules, "hmpo.task.synthetic", module)
     return module
 
 
@@ -169,7 +169,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path, fake_synthetic):
 
 
 def test_real_synthetic_module(tmp_path):
-    pytest.importorskip("hmpo.synthetic")
+    pytest.importorskip("hmpo.task.synthetic")
     report = prepare_data(make_cfg(), tmp_path, progress=False)
     assert report["counts"]["synthetic_train"] == 64  # the smoke profile's n_train
     assert report["decontamination"]["overlap"]["synthetic_eval"] == 0  # disjoint by design
@@ -216,9 +216,9 @@ def test_duplicate_id_from_a_generator_fails(tmp_path, monkeypatch):
         sets["synthetic_eval"].append(dict(sets["synthetic_eval"][0]))
         return sets
 
-    module = types.ModuleType("hmpo.synthetic")
+    module = types.ModuleType("hmpo.task.synthetic")
     module.make_sets = dup_sets
-    monkeypatch.setitem(sys.modules, "hmpo.synthetic", module)
+    monkeypatch.setitem(sys.modules, "hmpo.task.synthetic", module)
     with pytest.raises(ValueError, match="synthetic_eval: duplicate id 'synthetic_eval-0'"):
         prepare_data(make_cfg(), tmp_path, progress=False)
 

@@ -7,7 +7,7 @@ dropped, and so are their ``methods:`` entries): `dvc repro` and a commit (the b
 makes the metrics change for certain: see NEW_TEMPERATURE). `dvc exp show --json` must list
 the experiment with the changed parameter next to the baseline's value, `dvc params diff
 --json` must report it, and `dvc metrics diff --json` must report changed values of the
-declared metrics (the headline files of hmpo.headline), which must stay flat and small. About
+declared metrics (the headline files of hmpo.evaluation.headline), which must stay flat and small. About
 3 minutes on 2 busy cores (6 stages, then the 4 that depend on the changed parameters).
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_dvc_exp.py -m slow -s
@@ -24,7 +24,7 @@ import pytest
 import yaml
 from test_pipeline import BIN, _commit, _pipeline_env, _repo_copy
 
-from hmpo.headline import check_flat_metrics
+from hmpo.evaluation.headline import check_flat_metrics
 
 KEEP = ("base", "hmpo")
 NEW_LR = 0.0007

@@ -1,4 +1,4 @@
-"""hmpo.evaluate: the pure metric functions on hand-made inputs, and the stage's input checks."""
+"""hmpo.evaluation.evaluate: the pure metric functions on hand-made inputs, and the stage's input checks."""
 
 import json
 import shutil
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hmpo.evaluate import (
+from hmpo.evaluation.evaluate import (
     bootstrap_ci,
     by_difficulty,
     compression,
@@ -206,8 +206,8 @@ def test_write_text_atomic_leaves_no_temporary_file(tmp_path):
 def tiny_setup(tmp_path_factory):
     """A random tiny model (models/base) and a 6-problem synthetic eval set, smoke config."""
     from hmpo.config import load_config
-    from hmpo.model import build_tiny_model, build_tokenizer, save_model
-    from hmpo.synthetic import make_sets
+    from hmpo.models.model import build_tiny_model, build_tokenizer, save_model
+    from hmpo.task.synthetic import make_sets
 
     root = tmp_path_factory.mktemp("eval")
     cfg = load_config(Path(__file__).resolve().parent.parent / "params.yaml", profile="smoke")
@@ -222,7 +222,7 @@ def tiny_setup(tmp_path_factory):
 
 
 def test_evaluate_model_writes_consistent_samples_and_metrics(tiny_setup):
-    from hmpo.evaluate import eval_paths, evaluate_model
+    from hmpo.evaluation.evaluate import eval_paths, evaluate_model
 
     cfg, root, records = tiny_setup
     out = root / "results" / "base"
@@ -247,8 +247,8 @@ def test_evaluate_model_writes_consistent_samples_and_metrics(tiny_setup):
 
 
 def test_evaluate_model_fails_fast_naming_the_fix(tiny_setup):
-    from hmpo.evaluate import evaluate_model
-    from hmpo.model import ModelDirError
+    from hmpo.evaluation.evaluate import evaluate_model
+    from hmpo.models.model import ModelDirError
 
     cfg, root, _ = tiny_setup
     kw = {"out_dir": root / "results" / "x", "data_dir": root / "data", "progress": False}
@@ -265,7 +265,7 @@ def test_evaluate_model_fails_fast_naming_the_fix(tiny_setup):
 
 
 def test_fix_hint_names_the_stage_of_a_seed_folder():
-    from hmpo.evaluate import _fix_hint
+    from hmpo.evaluation.evaluate import _fix_hint
 
     assert _fix_hint(Path("models/base")) == "rerun `dvc repro base_model`"
     assert _fix_hint(Path("models/kimi")) == "rerun `dvc repro train@kimi`"

@@ -1,4 +1,4 @@
-"""hmpo.generate.sample: shapes, length counting (EOS included), seeding, errors."""
+"""hmpo.models.generate.sample: shapes, length counting (EOS included), seeding, errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hmpo.config import BaseModelConfig
-from hmpo.generate import Completion, eos_token_ids, sample, sample_ids
-from hmpo.model import build_tiny_model, build_tokenizer
+from hmpo.models.generate import Completion, eos_token_ids, sample, sample_ids
+from hmpo.models.model import build_tiny_model, build_tokenizer
 
 TOK = build_tokenizer()
 MODEL = build_tiny_model(dataclasses.replace(BaseModelConfig(), n_layers=1, hidden_size=32,

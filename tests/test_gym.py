@@ -1,4 +1,4 @@
-"""hmpo.gym: reasoning-gym tasks as schema records, and our verifier against gym's own scorer.
+"""hmpo.task.gym: reasoning-gym tasks as schema records, and our verifier against gym's own scorer.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_gym.py -q
 """
@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from hmpo.data import validate_records
-from hmpo.gym import item_difficulty, load_gym_task, make_gym_dataset
-from hmpo.prompts import extract_answer
-from hmpo.verify import verify
+from hmpo.task.data import validate_records
+from hmpo.task.gym import item_difficulty, load_gym_task, make_gym_dataset
+from hmpo.task.prompts import extract_answer
+from hmpo.task.verify import verify
 
 # tasks with exact numeric answers, where "correct" has one meaning for both scorers
 CROSS_CHECK_TASKS = ["chain_sum", "basic_arithmetic", "gsm_symbolic", "leg_counting", "products",
@@ -91,7 +91,7 @@ def _perturbations(answer: str) -> list[str]:
 
 @pytest.mark.parametrize("task", CROSS_CHECK_TASKS)
 def test_verify_agrees_with_gym_score_answer(task):
-    """The same items judged by reasoning-gym's score_answer and by hmpo.verify.
+    """The same items judged by reasoning-gym's score_answer and by hmpo.task.verify.
 
     Gym scores the extracted answer (1.0 = correct); we verify the whole completion. Correct
     gold answers must pass both, perturbed ones fail both.
@@ -107,6 +107,6 @@ def test_verify_agrees_with_gym_score_answer(task):
                 gym_correct = ds.score_answer(extract_answer(completion), item) == 1.0
                 ours = verify(completion, gold)
                 assert gym_correct is expected, (task, candidate, gold, "gym")
-                assert ours is expected, (task, candidate, gold, "hmpo.verify")
+                assert ours is expected, (task, candidate, gold, "hmpo.task.verify")
                 checked += 1
     assert checked >= n * 4

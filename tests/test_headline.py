@@ -1,4 +1,4 @@
-"""hmpo.headline: the flat, small metrics files DVC declares (`dvc metrics show` fits 120 columns).
+"""hmpo.evaluation.headline: the flat, small metrics files DVC declares (`dvc metrics show` fits 120 columns).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_headline.py -q
 """
@@ -11,8 +11,8 @@ import json
 import pytest
 from test_plots import seeded_summary
 
-import hmpo.headline
-from hmpo.headline import (
+import hmpo.evaluation.headline
+from hmpo.evaluation.headline import (
     MAX_KEYS,
     check_flat_metrics,
     evaluation_headline,
@@ -25,7 +25,7 @@ from hmpo.headline import (
 
 
 def _eval(acc, tok, fin=1.0):
-    # the shape hmpo.evaluate writes, nested parts included: the headline must drop them
+    # the shape hmpo.evaluation.evaluate writes, nested parts included: the headline must drop them
     return {"accuracy": acc, "mean_tokens": tok, "finished_rate": fin,
             "accuracy_ci": [acc - 0.01, acc + 0.01], "by_difficulty": {"2": {"accuracy": acc}}}
 
@@ -34,7 +34,7 @@ BASE = {"synthetic_eval": _eval(0.97, 36.0), "synthetic_transfer": _eval(0.76, 7
 
 
 def test_doctests():
-    assert doctest.testmod(hmpo.headline).failed == 0
+    assert doctest.testmod(hmpo.evaluation.headline).failed == 0
 
 
 def test_evaluation_headline_is_the_seed_mean():

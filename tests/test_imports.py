@@ -1,5 +1,10 @@
-"""The hmpo import graph has no circle (issue #13, item 7): the config is the bottom layer,
-the multi-stage baseline sits above the trainer, the method dispatch above both.
+"""The hmpo import graph has no circle and runs only downwards through the pipeline's layers.
+
+Layers, bottom to top (a module may import its own layer and those below it):
+``config``/``paths`` < ``task`` < ``models`` < ``training`` < ``evaluation`` < ``analysis``
+< ``pipeline``. One exception, declared in ALLOWED_UP: the config's cross-field checks look
+reward and benchmark names up in their registries, so a typo in params.yaml fails before any
+stage runs.
 
 Every ``import``/``from ... import`` of an hmpo module counts, at module level or inside a
 function (a lazy import is still a dependency); only ``if TYPE_CHECKING:`` blocks, which
@@ -14,8 +19,30 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parent.parent / "hmpo"
-MODULES = sorted(f"hmpo.{p.stem}" for p in PKG.glob("*.py") if p.stem != "__init__")
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "hmpo"
+
+
+def module_name(path: Path) -> str:
+    """hmpo/task/data.py -> hmpo.task.data; hmpo/task/__init__.py -> hmpo.task."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_path(name: str) -> Path | None:
+    """The file of an hmpo module or package, or None when there is none."""
+    base = ROOT.joinpath(*name.split("."))
+    for p in (base.with_suffix(".py"), base / "__init__.py"):
+        if p.is_file():
+            return p
+    return None
+
+
+MODULES = sorted(module_name(p) for p in PKG.rglob("*.py"))
+LAYERS = ("config", "paths", "task", "models", "training", "evaluation", "analysis", "pipeline")
+RANK = {"config": 0, "paths": 0, "task": 1, "models": 2, "training": 3, "evaluation": 4,
+        "analysis": 5, "pipeline": 6}
+ALLOWED_UP = {("hmpo.config", "hmpo.training.rewards"), ("hmpo.config", "hmpo.task.benchmarks")}
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -36,7 +63,7 @@ def hmpo_imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("hmpo."))
         elif isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "hmpo":  # from hmpo import synthetic
+            if node.module == "hmpo":  # from hmpo.task import synthetic
                 out.update(f"hmpo.{a.name}" for a in node.names)
             elif node.module.startswith("hmpo."):
                 out.add(node.module)
@@ -48,7 +75,7 @@ def hmpo_imports(path: Path) -> set[str]:
             visit(child)
 
     visit(ast.parse(path.read_text()))
-    return {m for m in out if (PKG / f"{m.split('.')[1]}.py").is_file()}
+    return {m for m in out if module_path(m) and m != "hmpo"}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -79,12 +106,27 @@ def test_find_cycle_finds_one():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+def import_graph() -> dict[str, set[str]]:
+    return {m: hmpo_imports(module_path(m)) - {m} for m in MODULES}
+
+
+def layer(module: str) -> int:
+    return RANK[module.split(".")[1]]
+
+
 def test_hmpo_import_graph_has_no_cycle():
-    graph = {m: hmpo_imports(PKG / f"{m.split('.')[1]}.py") - {m} for m in MODULES}
-    assert graph["hmpo.config"] <= {"hmpo.benchmarks", "hmpo.rewards"}, graph["hmpo.config"]
-    assert "hmpo.train" not in graph["hmpo.multistage"] or \
-        "hmpo.multistage" not in graph["hmpo.train"]
+    graph = import_graph()
     assert find_cycle(graph) is None, f"import circle: {' -> '.join(find_cycle(graph))}"
+
+
+def test_every_module_sits_in_a_layer():
+    assert {m.split(".")[1] for m in MODULES if m != "hmpo"} <= set(LAYERS)
+
+
+def test_imports_run_down_the_layers():
+    up = sorted((m, d) for m, deps in import_graph().items() if m != "hmpo" for d in deps
+                if layer(d) > layer(m) and (m, d) not in ALLOWED_UP)
+    assert not up, f"imports from a lower layer to a higher one: {up}"
 
 
 @pytest.mark.parametrize("module", MODULES)

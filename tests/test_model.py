@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hmpo import synthetic as S
 from hmpo.config import BaseModelConfig
-from hmpo.model import (
+from hmpo.models.model import (
     ModelDirError,
     build_tiny_model,
     build_tokenizer,
@@ -23,6 +22,7 @@ from hmpo.model import (
     n_parameters,
     save_model,
 )
+from hmpo.task import synthetic as S
 
 TINY = dataclasses.replace(BaseModelConfig(), n_layers=1, hidden_size=32, n_heads=2,
                            intermediate_size=64)

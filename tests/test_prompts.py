@@ -1,4 +1,4 @@
-"""hmpo.prompts: templates and the answer extractor, tested as a round trip.
+"""hmpo.task.prompts: templates and the answer extractor, tested as a round trip.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_prompts.py -q
 """
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hmpo.prompts import (
+from hmpo.task.prompts import (
     INSTRUCTION,
     ONESHOT_ANSWER,
     ONESHOT_QUESTION,
@@ -191,7 +191,7 @@ def test_round_trip_boxed(reasoning, answer, style):
 @given(st.text(alphabet="AanswerANSWER :*\t\nxQ_1", max_size=40))
 def test_marker_scan_matches_the_regex(text):
     """The fast backward colon scan finds the same last marker as the _MARKER regex."""
-    from hmpo.prompts import _MARKER, _last_marker_end
+    from hmpo.task.prompts import _MARKER, _last_marker_end
 
     matches = list(_MARKER.finditer(text))
     assert _last_marker_end(text) == (matches[-1].end() if matches else None)
@@ -199,7 +199,7 @@ def test_marker_scan_matches_the_regex(text):
 
 @pytest.mark.parametrize("text", ["A* *: 1", "A *: 1", "A\t**\t: 1", "xA: 1", "_A: 1", "Answer :1"])
 def test_marker_scan_edge_cases(text):
-    from hmpo.prompts import _MARKER, _last_marker_end
+    from hmpo.task.prompts import _MARKER, _last_marker_end
 
     matches = list(_MARKER.finditer(text))
     assert _last_marker_end(text) == (matches[-1].end() if matches else None)

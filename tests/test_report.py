@@ -1,5 +1,5 @@
-"""hmpo.report (seeds, paired statistics, tables, write_report) and the results figures of
-hmpo.plots, on hand-made results in the pipeline's layout; the claim rules are in
+"""hmpo.analysis.report (seeds, paired statistics, tables, write_report) and the results figures of
+hmpo.analysis.plots, on hand-made results in the pipeline's layout; the claim rules are in
 test_claims.py."""
 
 import json
@@ -14,8 +14,7 @@ from report_matrices import const as _const
 from report_matrices import mats as _mats
 from report_matrices import summary_of as _summary_of
 
-from hmpo.evaluate import summarize_samples
-from hmpo.report import (
+from hmpo.analysis.report import (
     TIMING_FIELDS,
     build_summary,
     collect_costs,
@@ -37,6 +36,7 @@ from hmpo.report import (
     training_seeds,
     write_report,
 )
+from hmpo.evaluation.evaluate import summarize_samples
 
 SETS = ["synthetic_eval", "synthetic_transfer"]
 
@@ -309,8 +309,8 @@ def test_comparisons_table_every_model_vs_hmpo():
 
 
 def test_comparisons_pair_each_long_run_with_the_hmpo_run_of_its_length():
+    from hmpo.analysis.report import references
     from hmpo.config import MethodConfig, load_config
-    from hmpo.report import references
 
     cfg = load_config("params.yaml")
     cfg.methods["hmpo_long"] = MethodConfig(reward="hmpo", steps_factor=3)
@@ -421,7 +421,12 @@ def _png(fig, path):
 
 
 def test_figures_render(tmp_path):
-    from hmpo.plots import plot_costs, plot_difficulty_lengths, plot_pareto, plot_training_curves
+    from hmpo.analysis.plots import (
+        plot_costs,
+        plot_difficulty_lengths,
+        plot_pareto,
+        plot_training_curves,
+    )
 
     s = build_summary(_runs(base=[(0.5, 100.0)], hmpo=[(0.5, 70.0)], grpo=[(0.55, 110.0)]),
                       profile="p", seed=0, sets=SETS)

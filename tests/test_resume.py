@@ -17,7 +17,7 @@ import torch
 from test_train import even_length_correct, make_tiny_run, smoke_cfg
 from transformers import AutoModelForCausalLM, TrainerCallback
 
-from hmpo.methods import train_method
+from hmpo.training.methods import train_method
 
 
 class Killed(RuntimeError):

@@ -1,4 +1,4 @@
-"""Tests of the reward zoo (hmpo.rewards, hmpo.budget): hand-computed tables, adversarial
+"""Tests of the reward zoo (hmpo.training.rewards, hmpo.training.group_stats): hand-computed tables, adversarial
 input, the registry, and hypothesis properties against plain reference implementations."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import hmpo.budget
-import hmpo.rewards
-from hmpo.budget import factorize_groups, group_stats, hmpo_budget
-from hmpo.rewards import get_reward, hmpo_reward, list_rewards, token_reward
+import hmpo.training.group_stats
+import hmpo.training.rewards
+from hmpo.training.group_stats import factorize_groups, group_stats, hmpo_budget
+from hmpo.training.rewards import get_reward, hmpo_reward, list_rewards, token_reward
 
 # GRPO-LEAD with the earlier choices of this file (gate off, ddof 0, no answer = wrong)
 LEAD_POP = {"gate_tokens": None, "std": "population", "no_answer_reward": -1}
@@ -24,7 +24,7 @@ COS45 = math.cos(math.pi / 4)  # 0.7071: the cosine at n = b/2
 
 
 # ----------------------------------------------------------------------------- doctests
-@pytest.mark.parametrize("module", [hmpo.rewards, hmpo.budget])
+@pytest.mark.parametrize("module", [hmpo.training.rewards, hmpo.training.group_stats])
 def test_doctests(module):
     res = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0, "no doctest found: examples were removed?"
@@ -165,7 +165,7 @@ def test_peer_table(name, params, correct, lengths, groups, expected):
                                   "grpo_lead", "gr3", "laser", "dapo_overlong", "hmpo"])
 def test_public_functions_match_registry(name):
     c, n, g = [1, 0, 1, 1], [100, 50, 400, 250], ["a", "a", "b", "a"]
-    fn = getattr(hmpo.rewards, f"{name}_reward")
+    fn = getattr(hmpo.training.rewards, f"{name}_reward")
     np.testing.assert_array_equal(fn(c, n, g), get_reward(name)(c, n, g))
 
 
@@ -305,7 +305,7 @@ def test_plot_reward_shape_one_line_per_lambda():
     import matplotlib
 
     matplotlib.use("Agg")
-    from hmpo.plots import plot_reward_shape
+    from hmpo.analysis.plots import plot_reward_shape
 
     lams = (0.0, 0.5, 0.8)
     ax = plot_reward_shape(lams=lams)

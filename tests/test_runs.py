@@ -1,4 +1,4 @@
-"""Training seeds (hmpo.runs) and the fixed-budget rule (hmpo.fixed_budgets)."""
+"""Training seeds (hmpo.pipeline.runs) and the fixed-budget rule (hmpo.models.fixed_budgets)."""
 
 import json
 import os
@@ -18,8 +18,8 @@ from hmpo.config import (
     method_horizon,
     resolve_method,
 )
-from hmpo.fixed_budgets import fixed_budgets
-from hmpo.runs import (
+from hmpo.models.fixed_budgets import fixed_budgets
+from hmpo.pipeline.runs import (
     eval_run_dir,
     model_run_dirs,
     run_jobs,
@@ -44,7 +44,7 @@ def _noisy_steps(x: int, steps: int, linger: float = 0.0) -> int:
     import sys
     import warnings
 
-    from hmpo.progress import advance
+    from hmpo.training.progress import advance
 
     print(f"stdout line of job {x}")
     print(f"stderr line of job {x}", file=sys.stderr)
@@ -87,7 +87,7 @@ def test_run_jobs_in_process_and_in_two_workers_give_the_same_ordered_results():
 
 _PRELOAD_SCRIPT = textwrap.dedent("""
     import json, os, sys, threading
-    from hmpo.runs import run_jobs
+    from hmpo.pipeline.runs import run_jobs
 
     def seen(name):
         # at the job's start: was `name` imported before (by the server)? any extra thread?
@@ -128,9 +128,9 @@ def test_run_jobs_names_the_failed_job_after_the_others_finish():
 @pytest.mark.parametrize("workers", [1, 2])
 def test_run_jobs_sends_each_jobs_output_to_its_log_and_counts_its_steps(
         tmp_path, capfd, monkeypatch, workers):
-    import hmpo.runs
+    import hmpo.pipeline.runs
 
-    monkeypatch.setattr(hmpo.runs, "tqdm", _Bar)
+    monkeypatch.setattr(hmpo.pipeline.runs, "tqdm", _Bar)
     made.clear()
     # job 1 reports fewer steps than its share (a resumed run): topped up when it ends;
     # job 2 reports more (late ticks): capped at its share
@@ -244,10 +244,10 @@ def budgets(tmp_path):
 
 @pytest.fixture
 def seen_runs(monkeypatch):
-    """Replaces the trainer under hmpo.methods.train_method and the `hmpo.train` CLI; records
+    """Replaces the trainer under hmpo.training.methods.train_method and the `hmpo.training.grpo` CLI; records
     each run's reward params, steps and results folder."""
-    import hmpo.methods
-    import hmpo.train
+    import hmpo.training.grpo
+    import hmpo.training.methods
 
     seen = []
 
@@ -256,8 +256,8 @@ def seen_runs(monkeypatch):
                          results_dir=str(kw["results_dir"])))
         return {"final": {}}
 
-    monkeypatch.setattr(hmpo.methods, "run_grpo", fake_run_grpo)
-    monkeypatch.setattr(hmpo.train, "run_grpo", fake_run_grpo)
+    monkeypatch.setattr(hmpo.training.methods, "run_grpo", fake_run_grpo)
+    monkeypatch.setattr(hmpo.training.grpo, "run_grpo", fake_run_grpo)
     return seen
 
 
@@ -265,8 +265,8 @@ def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_
     """The library entry point resolves the method itself (a direct call of a fixed-budget
     method once trained with the reward's default T = 10,000); train_seeds passes the
     unresolved config, so a long run's steps are multiplied once, not twice."""
-    from hmpo.methods import train_method
-    from hmpo.runs import train_seeds
+    from hmpo.pipeline.runs import train_seeds
+    from hmpo.training.methods import train_method
 
     cfg = _with_long_run(cfg)
     steps = cfg.train.max_steps
@@ -290,29 +290,29 @@ def test_a_missing_budgets_file_stops_the_stage_before_any_run_starts(cfg, tmp_p
     """train_seeds resolves the method in the stage's own process, so a fixed-budget method
     without the base_model stage's budgets.json fails there with resolve_method's message,
     not in each worker after its start-up; a method without a budget needs no file."""
-    import hmpo.runs
+    import hmpo.pipeline.runs
 
     started = []
-    monkeypatch.setattr(hmpo.runs, "run_jobs", lambda *a, **kw: started.append(a) or [{}])
+    monkeypatch.setattr(hmpo.pipeline.runs, "run_jobs", lambda *a, **kw: started.append(a) or [{}])
     cfg.workers, cfg.train.seeds = 3, [0]
     with pytest.raises(FileNotFoundError, match=r"missing.json does not exist.*dvc repro "
                                                 r"base_model"):
-        hmpo.runs.train_seeds(cfg, "hmpo_fixed_p25", budgets_path=tmp_path / "missing.json",
+        hmpo.pipeline.runs.train_seeds(cfg, "hmpo_fixed_p25", budgets_path=tmp_path / "missing.json",
                               progress=False)
     assert started == []
-    assert hmpo.runs.train_seeds(cfg, "hmpo", budgets_path=tmp_path / "missing.json",
+    assert hmpo.pipeline.runs.train_seeds(cfg, "hmpo", budgets_path=tmp_path / "missing.json",
                                  progress=False) == {"seed0": {}}
     assert len(started) == 1
 
 
 def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch, budgets,
                                                                    seen_runs, tmp_path):
-    """`python -m hmpo.train --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
+    """`python -m hmpo.training.grpo --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
     the pipeline does, rather than training the reward without one. The CLI resolves the
-    method itself and calls the trainer (it sits below hmpo.methods: tests/test_imports.py)."""
+    method itself and calls the trainer (it sits below hmpo.training.methods: tests/test_imports.py)."""
     import yaml
 
-    import hmpo.train
+    import hmpo.training.grpo
 
     params = yaml.safe_load(open("params.yaml"))
     params["methods"]["hmpo_long"] = {"reward": "hmpo", "steps_factor": 3}
@@ -320,12 +320,12 @@ def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch,
     (tmp_path / "results/base_model").mkdir(parents=True)
     budgets.rename(tmp_path / "results/base_model/budgets.json")  # where the pipeline writes it
     monkeypatch.chdir(tmp_path)
-    hmpo.train.main(["--method", "hmpo_fixed_p25", "--out-dir", "m"])
+    hmpo.training.grpo.main(["--method", "hmpo_fixed_p25", "--out-dir", "m"])
     assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 12.5
-    hmpo.train.main(["--method", "hmpo_long", "--out-dir", "m"])
+    hmpo.training.grpo.main(["--method", "hmpo_long", "--out-dir", "m"])
     assert seen_runs[-1]["steps"] == 3 * params["train"]["max_steps"]
     with pytest.raises(ValueError, match="multi-stage baseline"):
-        hmpo.train.main(["--method", "multistage"])
+        hmpo.training.grpo.main(["--method", "multistage"])
 
 
 def test_fixed_budgets_use_correct_lengths_only():

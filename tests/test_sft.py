@@ -9,10 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hmpo import synthetic as S
 from hmpo.config import load_config
-from hmpo.model import build_tiny_model, build_tokenizer, load_model
-from hmpo.sft import (
+from hmpo.models.model import build_tiny_model, build_tokenizer, load_model
+from hmpo.models.sft import (
     IGNORE,
     _collate,
     encode_examples,
@@ -23,6 +22,7 @@ from hmpo.sft import (
     sft_train,
     train_base_model,
 )
+from hmpo.task import synthetic as S
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +171,8 @@ def test_problem_sets_prefer_the_data_stage_files(smoke_cfg, tmp_path):
 
 def test_measure_counts_a_perfect_oracle(smoke_cfg, monkeypatch):
     """measure() on a model that always emits the minimal trace: accuracy 1, ratio 1."""
-    import hmpo.sft as sft_mod
-    from hmpo.generate import Completion
+    import hmpo.models.sft as sft_mod
+    from hmpo.models.generate import Completion
 
     recs = S.make_sets(smoke_cfg.data.synthetic, 0)["synthetic_eval"][:5]
 

@@ -1,4 +1,4 @@
-"""hmpo.stats: the paired hierarchical bootstrap, the MDD and the verdict logic, on data
+"""hmpo.analysis.stats: the paired hierarchical bootstrap, the MDD and the verdict logic, on data
 whose answer is known."""
 
 import time
@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from hmpo.stats import (
+from hmpo.analysis.stats import (
     CONTRADICTED,
     INCONCLUSIVE,
     REPRODUCED,

@@ -8,8 +8,8 @@ import statistics
 
 import pytest
 
-from hmpo import synthetic as S
 from hmpo.config import SyntheticConfig
+from hmpo.task import synthetic as S
 
 SCHEMA = {"id": str, "source": str, "prompt": str, "answer": str, "difficulty": int, "split": str}
 
@@ -140,7 +140,7 @@ def test_steps_correct_stops_at_first_wrong_step():
 
 
 def test_agrees_with_project_verifier():
-    verify = pytest.importorskip("hmpo.verify").verify
+    verify = pytest.importorskip("hmpo.task.verify").verify
     rng = random.Random(5)
     for _ in range(20):
         p = S.random_problem(rng, rng.randint(2, 8))
@@ -269,7 +269,7 @@ def test_early_answer_writes_some_steps_then_absorbs_the_rest_on_one_line():
 
 
 def test_early_answer_length_formula_against_the_tokenizer():
-    from hmpo.model import build_tokenizer
+    from hmpo.models.model import build_tokenizer
 
     tok = build_tokenizer()
     for k in range(1, 7):

@@ -1,6 +1,6 @@
-"""hmpo.train: the reward hook of HMPOTrainer, the helpers it relies on, and a tiny training run.
+"""hmpo.training.grpo: the reward hook of HMPOTrainer, the helpers it relies on, and a tiny training run.
 
-The tiny run uses a random 1-layer Qwen3 (hmpo.model) on the synthetic task with a stand-in
+The tiny run uses a random 1-layer Qwen3 (hmpo.models.model) on the synthetic task with a stand-in
 correctness function (a completion is "correct" when its text has an even number of
 characters): a random model is never right on the real task, and the reward needs a mix of
 correct and wrong rollouts to have a budget.
@@ -19,9 +19,7 @@ import pytest
 import torch
 
 from hmpo.config import BaseModelConfig, SyntheticConfig, load_config
-from hmpo.methods import train_method
-from hmpo.rewards import get_reward, list_rewards
-from hmpo.train import (
+from hmpo.training.grpo import (
     HMPOTrainer,
     build_grpo_config,
     completion_lengths,
@@ -30,6 +28,8 @@ from hmpo.train import (
     load_train_dataset,
     rollout_group_ids,
 )
+from hmpo.training.methods import train_method
+from hmpo.training.rewards import get_reward, list_rewards
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,8 +50,8 @@ def make_tiny_run(root: Path, *, n_train: int = 32, seed: int = 0,
     a random model then ends most completions on its own, so they are finished and can be
     correct (a truncated rollout never is).
     """
-    from hmpo import model as M
-    from hmpo import synthetic
+    from hmpo.models import model as M
+    from hmpo.task import synthetic
 
     root.mkdir(parents=True, exist_ok=True)
     tok = M.build_tokenizer(vocab)
@@ -241,7 +241,7 @@ def _chaotic_trainer(tiny, tmp_path, **train):
 
 def test_drop_finished_rollouts_give_trls_rows(tiny, tmp_path):
     """With train.drop_finished_rollouts the trainer's rollouts come from
-    hmpo.generate.sample_ids; in the zero-temperature limit (greedy) they must be exactly
+    hmpo.models.generate.sample_ids; in the zero-temperature limit (greedy) they must be exactly
     the rows TRL's model.generate path returns, EOS included, for prompts of several
     lengths whose rollouts end at different steps."""
     trainer, tok = _chaotic_trainer(tiny, tmp_path, temperature=1e-5, max_completion_length=24)
@@ -352,8 +352,8 @@ def test_unknown_method_is_rejected_and_foreign_checkpoints_start_over(tiny, tmp
 
 # --------------------------------------------------------------------------- multi-stage baseline
 def test_shortest_correct_picks_the_shortest_finished_correct_sample():
-    from hmpo.generate import Completion as C
-    from hmpo.multistage import shortest_correct
+    from hmpo.models.generate import Completion as C
+    from hmpo.training.multistage import shortest_correct
 
     recs = [{"answer": "1"}, {"answer": "2"}, {"answer": "3"}]
     outs = [
@@ -382,7 +382,7 @@ def test_multistage_runs_all_stages_and_sums_their_cost(tiny, tmp_path):
     assert all(s["wall_s"] > 0 for s in m["stages"].values())
     assert 0 < m["pre_rl"]["n_sft_examples"] <= m["pre_rl"]["n_problems"]
     assert m["pre_rl"]["n_problems"] == 2 * 4  # the prompts HMPO sees: max_steps x prompts_per_step
-    assert m["pre_rl"]["sft_trainer"] == "hmpo.sft.sft_train"  # the tiny model's fast path
+    assert m["pre_rl"]["sft_trainer"] == "hmpo.models.sft.sft_train"  # the tiny model's fast path
     assert m["device_s"] == pytest.approx(sum(s["device_s"] for s in m["stages"].values()))
     assert json.loads((tmp_path / "res" / "metrics.json").read_text())["stages"] == m["stages"]
     base = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()

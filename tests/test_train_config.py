@@ -19,7 +19,7 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
 from hmpo.config import ConfigError, TrainConfig, config_from_dict, load_config
-from hmpo.train import grpo_config_kwargs
+from hmpo.training.grpo import grpo_config_kwargs
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER_PROFILES = ("qwen3.5-9b-lora", "qwen3.5-35b-a3b", "qwen3.5-122b-a10b-zero3")
@@ -70,7 +70,7 @@ def test_trl_accepts_the_paper_profile_config(profile, tmp_path):
 
 @pytest.mark.parametrize("profile", PAPER_PROFILES)
 def test_paper_profile_lora_and_launcher(profile):
-    from hmpo.train import peft_config
+    from hmpo.training.grpo import peft_config
 
     cfg = load_config(REPO / "params.yaml", profile=profile)
     lora = peft_config(cfg.train)

@@ -34,8 +34,13 @@ def _worker(out: Path) -> None:
     from test_train import even_length_correct, smoke_cfg
     from transformers import AutoTokenizer
 
-    from hmpo.rewards import get_reward
-    from hmpo.train import HMPOTrainer, build_grpo_config, completion_text, load_train_dataset
+    from hmpo.training.grpo import (
+        HMPOTrainer,
+        build_grpo_config,
+        completion_text,
+        load_train_dataset,
+    )
+    from hmpo.training.rewards import get_reward
 
     torch.set_num_threads(1)
     cfg = smoke_cfg(max_steps=STEPS, prompts_per_step=N_PROMPTS, num_generations=G,
@@ -79,8 +84,8 @@ def _free_port() -> int:
 def test_group_rewards_match_single_process_when_groups_straddle_processes(tmp_path):
     from test_train import even_length_correct, make_tiny_run
 
-    from hmpo.rewards import get_reward
-    from hmpo.train import completion_lengths
+    from hmpo.training.grpo import completion_lengths
+    from hmpo.training.rewards import get_reward
 
     # 3 content tokens + pad/eos/unk: a random model stops early often, so lengths (and the
     # groups' length statistics) differ between the two halves of a split group

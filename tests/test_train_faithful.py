@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from hmpo.config import load_config
-from hmpo.prompts import answer_text, rollout_verdict
+from hmpo.task.prompts import answer_text, rollout_verdict
 from tests.test_train import even_length_correct, make_tiny_run, smoke_cfg
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,8 +58,8 @@ def test_answer_text_keeps_plain_completions():
 def test_truncated_correct_looking_rollout_gets_reward_zero(tiny, tmp_path):
     from transformers import AutoTokenizer
 
-    from hmpo.rewards import get_reward
-    from hmpo.train import HMPOTrainer, build_grpo_config, load_train_dataset
+    from hmpo.training.grpo import HMPOTrainer, build_grpo_config, load_train_dataset
+    from hmpo.training.rewards import get_reward
 
     model_dir, train = tiny
     tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
@@ -79,8 +79,8 @@ def test_truncated_correct_looking_rollout_gets_reward_zero(tiny, tmp_path):
 def _one_problem_eval(tmp_path: Path):
     """(smoke cfg, the record) with an untrained tiny model in tmp_path/base and a one-problem
     synthetic_eval.jsonl in tmp_path: evaluate_model's inputs, its sampler to be faked."""
-    from hmpo.model import build_tiny_model, build_tokenizer, save_model
-    from hmpo.synthetic import make_sets
+    from hmpo.models.model import build_tiny_model, build_tokenizer, save_model
+    from hmpo.task.synthetic import make_sets
 
     cfg = load_config(REPO / "params.yaml", profile="smoke")
     tok = build_tokenizer()
@@ -91,9 +91,9 @@ def _one_problem_eval(tmp_path: Path):
 
 
 def test_evaluation_counts_a_truncated_correct_looking_sample_wrong(tmp_path, monkeypatch):
-    from hmpo import generate
-    from hmpo.evaluate import evaluate_model
-    from hmpo.generate import Completion
+    from hmpo.evaluation.evaluate import evaluate_model
+    from hmpo.models import generate
+    from hmpo.models.generate import Completion
 
     cfg, rec = _one_problem_eval(tmp_path)
     cfg.evaluate.n_samples = 2
@@ -118,7 +118,7 @@ def test_evaluation_counts_a_truncated_correct_looking_sample_wrong(tmp_path, mo
 def test_paper_grpo_config_sets_the_released_behaviour_explicitly(profile, tmp_path):
     from trl import GRPOConfig
 
-    from hmpo.train import RELEASED_GRPO_FIELDS, grpo_config_kwargs
+    from hmpo.training.grpo import RELEASED_GRPO_FIELDS, grpo_config_kwargs
 
     cfg = load_config(REPO / "params.yaml", profile=profile)
     kw = grpo_config_kwargs(cfg, tmp_path, num_processes=8, cuda=True)
@@ -145,10 +145,10 @@ def test_lora_profile_uses_a_lora_learning_rate():
 def test_evaluation_stops_on_the_eos_ids_training_stops_on(tiny, tmp_path):
     from transformers import AutoTokenizer
 
-    from hmpo.generate import eos_token_ids, sample
-    from hmpo.model import load_model
-    from hmpo.rewards import get_reward
-    from hmpo.train import HMPOTrainer, build_grpo_config, load_train_dataset
+    from hmpo.models.generate import eos_token_ids, sample
+    from hmpo.models.model import load_model
+    from hmpo.training.grpo import HMPOTrainer, build_grpo_config, load_train_dataset
+    from hmpo.training.rewards import get_reward
 
     model_dir, train = tiny
     model, tok = load_model(model_dir)
@@ -178,7 +178,7 @@ def test_evaluation_stops_on_the_eos_ids_training_stops_on(tiny, tmp_path):
                                          ("qwen3.5-122b-a10b-zero3", 8)])
 def test_vllm_engine_takes_tensor_parallelism_and_length_from_the_profile(
         profile, tp, tmp_path, monkeypatch):
-    from hmpo.generate import sample, vllm_engine_kwargs
+    from hmpo.models.generate import sample, vllm_engine_kwargs
 
     cfg = load_config(REPO / "params.yaml", profile=profile)
     made = {}
@@ -201,9 +201,9 @@ def test_vllm_engine_takes_tensor_parallelism_and_length_from_the_profile(
 
 
 def test_evaluate_model_sets_the_thread_count(tmp_path, monkeypatch):
-    from hmpo import generate
-    from hmpo.evaluate import evaluate_model
-    from hmpo.generate import Completion
+    from hmpo.evaluation.evaluate import evaluate_model
+    from hmpo.models import generate
+    from hmpo.models.generate import Completion
 
     cfg, _ = _one_problem_eval(tmp_path)
     seen = []
@@ -225,7 +225,7 @@ def test_evaluate_model_sets_the_thread_count(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------- 5. cost
 def test_cost_counts_the_rollout_server(tiny, tmp_path):
-    from hmpo.methods import train_method
+    from hmpo.training.methods import train_method
 
     model_dir, train = tiny
     cfg = smoke_cfg(max_steps=1, rollout_server_gpus=3)
@@ -271,7 +271,13 @@ def _stage_cfg(**train):
 
 
 def test_multistage_stages_restart_when_config_or_base_model_changes(tmp_path):
-    from hmpo.multistage import SAMPLE_DIR, SFT_DIR, STAGE_COST_FILE, sample_stage, sft_stage
+    from hmpo.training.multistage import (
+        SAMPLE_DIR,
+        SFT_DIR,
+        STAGE_COST_FILE,
+        sample_stage,
+        sft_stage,
+    )
 
     model_dir, train = make_tiny_run(tmp_path / "a", n_train=8)
     out = tmp_path / "out"
@@ -295,7 +301,7 @@ def test_multistage_stages_restart_when_config_or_base_model_changes(tmp_path):
 
 
 def test_a_checkpoint_of_another_base_model_is_not_resumed(tmp_path):
-    from hmpo.methods import train_method
+    from hmpo.training.methods import train_method
 
     model_dir, train = make_tiny_run(tmp_path / "a", n_train=8)
     other, _ = make_tiny_run(tmp_path / "b", n_train=8, seed=1)
@@ -313,7 +319,7 @@ def test_a_checkpoint_of_another_base_model_is_not_resumed(tmp_path):
 def test_prompt_order_is_trls_sampler_order():
     from trl.trainer.utils import RepeatSampler
 
-    from hmpo.train import grpo_prompt_order
+    from hmpo.training.grpo import grpo_prompt_order
 
     n, per_step, steps, seed = 23, 4, 7, 3  # 7 steps > the 5 of one epoch: a second permutation
     s = RepeatSampler(list(range(n)), mini_repeat_count=1, batch_size=per_step, seed=seed)
@@ -326,7 +332,7 @@ def test_prompt_order_is_trls_sampler_order():
 
 
 def test_multistage_samples_only_the_prompts_hmpo_trains_on(tmp_path):
-    from hmpo.multistage import SAMPLE_DIR, sample_stage
+    from hmpo.training.multistage import SAMPLE_DIR, sample_stage
 
     model_dir, train = make_tiny_run(tmp_path / "a", n_train=32)
     cfg = _stage_cfg()  # 2 steps x 2 prompts of a 32-prompt training set
@@ -340,7 +346,7 @@ def test_multistage_samples_only_the_prompts_hmpo_trains_on(tmp_path):
 def test_multistage_sft_of_a_pretrained_lora_model_goes_through_sfttrainer(tiny, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from hmpo.multistage import sft_pairs
+    from hmpo.training.multistage import sft_pairs
 
     model_dir, _ = tiny
     cfg = smoke_cfg(use_lora=True, lora_r=4, lora_alpha=8, multistage_sft_steps=2)
@@ -357,18 +363,18 @@ def test_multistage_sft_of_a_pretrained_lora_model_goes_through_sfttrainer(tiny,
 
 
 def test_tiny_multistage_sft_keeps_its_fast_path(tiny, tmp_path):
-    from hmpo.multistage import sft_pairs
+    from hmpo.training.multistage import sft_pairs
 
     model_dir, _ = tiny
     pairs = [{"prompt": "Q: s1=2 o1+3 e4", "completion": " o1+3 s1=5\nA: 5"}] * 4
     info = sft_pairs(smoke_cfg(multistage_sft_steps=2), model_dir=model_dir, pairs=pairs,
                      sft_dir=tmp_path / "sft", progress=False)
-    assert info["trainer"] == "hmpo.sft.sft_train"
+    assert info["trainer"] == "hmpo.models.sft.sft_train"
 
 
 def test_random_groups_sanity():
     # the reward registry still reads -1 as wrong for every non-LEAD reward
-    from hmpo.rewards import get_reward
+    from hmpo.training.rewards import get_reward
 
     r = get_reward("hmpo")
     np.testing.assert_allclose(r([1, -1, 0], [4, 4, 4], [0, 0, 0]),

@@ -1,4 +1,4 @@
-"""hmpo.verify: table-driven adversarial cases (a comment each), timing and thread safety.
+"""hmpo.task.verify: table-driven adversarial cases (a comment each), timing and thread safety.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_verify.py -q
 """
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-import hmpo.verify as hv
-from hmpo.verify import (
+import hmpo.task.verify as hv
+from hmpo.task.verify import (
     answers_equivalent,
     check,
     clear_caches,
@@ -343,7 +343,7 @@ def test_fast_path_speed():
 
 def test_every_math500_gold_verifies_against_itself(shared_data):
     """Each MATH-500 gold, boxed in a completion, is judged correct against itself."""
-    from hmpo.benchmarks import load_benchmark
+    from hmpo.task.benchmarks import load_benchmark
 
     records = load_benchmark("math500", shared_data)
     assert all(verify(f"So the answer is \\boxed{{{r['answer']}}}.", r["answer"]) for r in records)

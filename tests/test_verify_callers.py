@@ -1,6 +1,6 @@
-"""hmpo.verify from every kind of caller: the sympy worker must never fail silently.
+"""hmpo.task.verify from every kind of caller: the sympy worker must never fail silently.
 
-The worker is ``python -m hmpo._verify_worker`` (a subprocess with pipes), not a
+The worker is ``python -m hmpo.task.verify_worker`` (a subprocess with pipes), not a
 ``multiprocessing`` child, so it never re-imports the caller's ``__main__``. These tests run
 ``verify`` from a script piped to ``python -``, an unguarded script, a thread, a daemonic
 process (what a DataLoader worker is) and a forked child, and check that a worker that cannot
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import hmpo.verify as hv
+import hmpo.task.verify as hv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ SYMBOLIC = [("\\boxed{x=3}", "3"), ("\\boxed{\\sqrt{2}}", "\\sqrt 2"), ("\\boxed
 # An unguarded script: no `if __name__ == "__main__":`. A spawn child would re-run all of it.
 SCRIPT = textwrap.dedent("""
     import sys
-    from hmpo.verify import check, machinery_failures
+    from hmpo.task.verify import check, machinery_failures
     print("SCRIPT-BODY-RAN", flush=True)
     cases = [("\\\\boxed{x=3}", "3"), ("\\\\boxed{\\\\sqrt{2}}", "\\\\sqrt 2"),
              ("\\\\boxed{2^{10}}", "1024"), ("\\\\boxed{\\\\frac{\\\\sqrt{8}}{2}}", "\\\\sqrt 2")]
@@ -147,7 +147,7 @@ def test_a_worker_that_cannot_start_falls_back_in_process(monkeypatch, caplog):
     monkeypatch.setattr(hv, "_FAILURES", dict.fromkeys(hv._FAILURES, 0))
     monkeypatch.setattr(hv, "_FAILURE_LOGGED", False)
     hv.clear_caches()
-    with caplog.at_level(logging.WARNING, logger="hmpo.verify"):
+    with caplog.at_level(logging.WARNING, logger="hmpo.task.verify"):
         verdicts = [hv.check(c, g) for c, g in SYMBOLIC]
         verdicts.append(hv.check("\\boxed{\\sqrt{3}}", "\\sqrt 2"))
     assert [v.correct for v in verdicts] == [True] * 4 + [False]  # still judges, both ways

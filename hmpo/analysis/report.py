@@ -1,0 +1,767 @@
+"""The results report (stage `figures`, notebook 05_figures): summary, tables, comparisons, claims.
+
+Reads what the upstream stages wrote (``<s>`` = a training seed of ``train.seeds``; the base
+model is one run, without seed folders)::
+
+    results/evaluate/base/{metrics,samples}/<set>.{json,jsonl}
+    results/evaluate/<method>/seed<s>/{metrics,samples}/<set>.{json,jsonl}   (hmpo.evaluation.evaluate)
+    results/train/<method>/seed<s>/metrics.json       (hmpo.training.grpo / hmpo.training.multistage: seconds)
+    results/train/<method>/seed<s>/live/plots/metrics/**.tsv   (per-step dvclive logs)
+
+and writes::
+
+    results/summary.json        per model and set: across-seed means (accuracy, mean_tokens,
+                                compression, ...), CIs over problems *and* seeds, the seed sd
+                                and per-seed values; per method the training seconds (mean and
+                                per seed). Deterministic (sorted keys, rounded floats) except
+                                the measured seconds (TIMING_FIELDS), which differ between reruns
+    results/costs.json          training cost per method (means and per seed)
+    results/results_table.{md,csv,tex}   across-seed means, combined CIs, seed sd
+    results/comparisons.{md,csv}         every model vs hmpo: paired differences with CIs
+    results/claims.{md,json}    one row per paper claim: reproduced / contradicted /
+                                inconclusive / untestable here, with the rule, the numbers,
+                                the smallest detectable difference and the floor flag
+    results/figures/pareto.csv  the Pareto plot's data series (for ``dvc plots``)
+
+Statistics are :mod:`hmpo.analysis.stats`: every comparison is a paired hierarchical bootstrap over the
+evaluation problems (the same problems for every model) and the training seeds. The claim
+rules live in :mod:`hmpo.analysis.claims` (:func:`hmpo.analysis.claims.evaluate_claims`, fixed before the
+three-seed results existed); this module gathers their inputs and writes claims.{md,json}.
+
+Run from the repository root after the evaluate stage::
+
+    from hmpo.config import load_config
+    from hmpo.analysis.report import write_report
+    write_report(load_config("params.yaml"))
+
+or ``dvc repro figures``. Nothing is hard-coded: every verdict is computed from the files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hmpo.analysis import stats
+from hmpo.analysis.claims import (
+    BASE,
+    COST_COMPRESSIONS,
+    N_BOOT,
+    REFERENCE,
+    SMOOTH_STEPS,
+    claims_markdown,
+    evaluate_claims,
+)
+from hmpo.analysis.stats import round_floats
+from hmpo.evaluation.evaluate import (
+    compression,
+    dumps_json,
+    eval_paths,
+    problem_table,
+    write_text_atomic,
+)
+
+MAIN_SET = "synthetic_eval"
+FIXED_REWARD = "hmpo_fixed"  # every method with this reward is a point of the fixed frontier
+DIGITS = 4  # floats in summary.json are rounded to this many decimals
+#: Per-set fields averaged over a model's seeds from its metrics.json files.
+MEAN_FIELDS = ("accuracy", "mean_tokens", "median_tokens", "finished_rate")
+PER_SEED_FIELDS = ("accuracy", "mean_tokens", "compression", "finished_rate")
+
+
+# ----------------------------------------------------------------------------- helpers
+def model_names(cfg: Any) -> list[str]:
+    """The evaluated models in report order: the base model, then the methods of params."""
+    return [BASE, *cfg.methods]
+
+
+def training_seeds(cfg: Any) -> list[int]:
+    """``cfg.train.seeds`` (the RL seeds); ``[cfg.seed]`` for a config without the key."""
+    train = getattr(cfg, "train", None)
+    seeds = getattr(train, "seeds", None) if train is not None else None
+    return [int(s) for s in (seeds if seeds else [cfg.seed])]
+
+
+def fixed_budget_methods(cfg: Any) -> list[str]:
+    """The methods whose reward is ``hmpo_fixed``: the points of the fixed-budget frontier."""
+    return [m for m, mc in cfg.methods.items()
+            if getattr(mc, "reward", None) == FIXED_REWARD]
+
+
+def references(cfg: Any) -> dict[str, str]:
+    """``{model: the HMPO run it is compared with}`` in comparisons.{md,csv}.
+
+    A method trained for ``steps_factor`` x ``train.max_steps`` steps is compared with the
+    method of reward ``hmpo`` (no params, no budget, single-stage) trained as long, when there
+    is one (``hmpo_add_long`` -> ``hmpo_long``); everything else with ``hmpo``.
+    """
+    def factor(mc: Any) -> int:
+        return int(getattr(mc, "steps_factor", 1))
+
+    plain_hmpo = {factor(mc): m for m, mc in cfg.methods.items()
+                  if getattr(mc, "reward", None) == REFERENCE and not getattr(mc, "params", None)
+                  and getattr(mc, "budget_percentile", None) is None
+                  and not getattr(mc, "multistage", False)}
+    plain_hmpo[1] = REFERENCE
+    return {m: plain_hmpo.get(factor(cfg.methods[m]) if m in cfg.methods else 1, REFERENCE)
+            for m in model_names(cfg)}
+
+
+def main_set(sets: Sequence[str]) -> str:
+    """The set the top-level numbers come from: ``synthetic_eval`` if evaluated, else the first."""
+    if not sets:
+        raise ValueError("sets is empty")
+    return MAIN_SET if MAIN_SET in sets else sets[0]
+
+
+def run_dir(results_dir: str | Path, stage: str, model: str, seed: int | None) -> Path:
+    """``results/<stage>/<model>`` for the base model (``seed`` None), else ``.../seed<s>``."""
+    root = Path(results_dir) / stage / model
+    return root if seed is None else root / f"seed{seed}"
+
+
+def model_runs(model: str, seeds: Sequence[int]) -> list[int | None]:
+    """The runs of a model: ``[None]`` (one run) for the base model, else its training seeds."""
+    return [None] if model == BASE else list(seeds)
+
+
+def _stage(model: str) -> str:
+    return f"evaluate@{model}"
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _sd(values: Sequence[float | None]) -> float | None:
+    """Sample standard deviation (ddof 1); None with fewer than two values."""
+    vals = [float(v) for v in values if v is not None]
+    return float(np.std(vals, ddof=1)) if len(vals) >= 2 else None
+
+
+# ----------------------------------------------------------------------------- collect
+def collect_evaluations(
+    models: Sequence[str], sets: Sequence[str], results_dir: str | Path = "results",
+    seeds: Sequence[int] = (0,),
+) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """``{model: {run: {set: metrics}}}`` from every run's ``metrics/<set>.json``.
+
+    ``run`` is the seed as a string for a method, ``"base"`` for the base model. A missing
+    file fails at once, naming the stage that makes it.
+    """
+    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    missing = []
+    for m in models:
+        for seed in model_runs(m, seeds):
+            run = BASE if seed is None else str(seed)
+            for s in sets:
+                path = eval_paths(run_dir(results_dir, "evaluate", m, seed), s)[0]
+                if not path.is_file():
+                    missing.append(f"{path} (run `dvc repro {_stage(m)}`)")
+                    continue
+                try:
+                    out.setdefault(m, {}).setdefault(run, {})[s] = json.loads(path.read_text())
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path} is corrupt ({e}); rerun `dvc repro {_stage(m)}`") \
+                        from e
+    if missing:
+        raise FileNotFoundError("evaluation metrics missing: " + "; ".join(missing))
+    return out
+
+
+def load_samples(path: str | Path) -> list[dict[str, Any]]:
+    """The per-sample rows of one evaluation (``samples/<set>.jsonl``, hmpo.evaluation.evaluate)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def problem_matrices(
+    models: Sequence[str], sets: Sequence[str], results_dir: str | Path = "results",
+    seeds: Sequence[int] = (0,),
+) -> dict[str, dict[str, Any]]:
+    """Per set, the paired data of every model: ``{set: {"ids": [...], model: {"accuracy":
+    (n_runs, n_problems), "tokens": (n_runs, n_problems)}}}``.
+
+    Built from each run's ``samples/<set>.jsonl``: per problem the mean over its samples of
+    correctness and of ``n_tokens`` (:func:`hmpo.evaluation.evaluate.problem_table`), columns in sorted
+    problem-id order. Every run of every model must cover the same problems (the pairing).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for s in sets:
+        per_set: dict[str, Any] = {}
+        ids: list[str] | None = None
+        for m in models:
+            acc_rows, tok_rows = [], []
+            for seed in model_runs(m, seeds):
+                path = eval_paths(run_dir(results_dir, "evaluate", m, seed), s)[1]
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path} does not exist (run `dvc repro "
+                                            f"{_stage(m)}`; the report needs the samples)")
+                rows = {r["id"]: r for r in problem_table(load_samples(path))}
+                run_ids = sorted(rows)
+                if ids is None:
+                    ids = run_ids
+                elif run_ids != ids:
+                    raise ValueError(f"{path}: its problems differ from the other models' on "
+                                     f"{s!r}; paired comparisons need the same problems "
+                                     "(rerun the evaluate stages)")
+                acc_rows.append([rows[i]["accuracy"] for i in ids])
+                tok_rows.append([rows[i]["mean_tokens"] for i in ids])
+            per_set[m] = {"accuracy": np.array(acc_rows), "tokens": np.array(tok_rows)}
+        per_set["ids"] = ids
+        out[s] = per_set
+    return out
+
+
+def train_cost(train_metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """Training cost of one run from its ``results/train/<m>/seed<s>/metrics.json``.
+
+    ``wall_s`` (wall seconds; a multi-stage run's total includes its sampling and SFT),
+    ``cpu_s`` (CPU seconds of all processes), ``device_s`` (wall x processes: GPU-seconds on
+    GPUs, the unit of the paper's cost claim; the wall time on one CPU process) and
+    ``pre_rl_seconds``: the wall seconds before the RL stage started (multistage: sampling +
+    SFT from ``stages``; 0 for a single-stage method).
+    """
+    if train_metrics.get("wall_s") is None:
+        raise ValueError(f"train metrics have no wall_s (keys: {sorted(train_metrics)}); "
+                         "rerun the train stage")
+
+    def num(key: str) -> float | None:
+        v = train_metrics.get(key)
+        return None if v is None else float(v)
+
+    stages_ = train_metrics.get("stages") or {}
+    pre = sum(float(stages_[k]["wall_s"]) for k in ("sample", "sft") if k in stages_)
+    return {"train_seconds": num("wall_s"), "train_cpu_seconds": num("cpu_s"),
+            "device_seconds": num("device_s") if "device_s" in train_metrics else num("wall_s"),
+            "pre_rl_seconds": pre}
+
+
+def collect_costs(methods: Sequence[str], results_dir: str | Path = "results",
+                  seeds: Sequence[int] = (0,)) -> dict[str, Any]:
+    """Per method the across-seed mean costs and the per-seed values; the base model: None.
+
+    ``{m: {"train_seconds", "train_cpu_seconds", "device_seconds" (means),
+    "train_seconds_per_seed", "train_cpu_seconds_per_seed", "device_seconds_per_seed",
+    "pre_rl_seconds_per_seed": {"<seed>": seconds}}}``.
+    """
+    costs: dict[str, Any] = {BASE: {"train_seconds": None, "train_cpu_seconds": None,
+                                    "device_seconds": None}}
+    for m in methods:
+        per_seed = {}
+        for seed in seeds:
+            path = run_dir(results_dir, "train", m, seed) / "metrics.json"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} does not exist; run `dvc repro train@{m}`")
+            per_seed[str(seed)] = train_cost(json.loads(path.read_text()))
+        entry: dict[str, Any] = {}
+        for key in ("train_seconds", "train_cpu_seconds", "device_seconds", "pre_rl_seconds"):
+            vals = {s: c[key] for s, c in per_seed.items()}
+            if key != "pre_rl_seconds":
+                entry[key] = _mean(list(vals.values()))
+            entry[f"{key}_per_seed"] = vals
+        costs[m] = entry
+    return costs
+
+
+#: dvclive series (under ``.../live/plots/metrics/``) -> training-curve column.
+TRAIN_LOG_SERIES = {
+    "hmpo/length_mean": "completion_length",
+    "hmpo/accuracy": "accuracy",
+    "hmpo/budget_tokens_mean": "budget_tokens",
+    "time/step_s": "step_seconds",
+}
+
+
+def load_train_log(train_dir: str | Path, series: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per-step training log of one run as a DataFrame (``step`` + one column per series).
+
+    ``train_dir`` is a run's folder (``results/train/<m>/seed<s>``). Reads the dvclive TSVs
+    hmpo.training.grpo writes (``<train_dir>/live/plots/metrics/<name>.tsv``); a series the run did
+    not log is left out. ``step_seconds`` is the wall time of the rollout step (hmpo.training.grpo's
+    ``time/step_s``; with ``logging_steps > 1`` the mean over the logged steps).
+    """
+    series = TRAIN_LOG_SERIES if series is None else series
+    root = Path(train_dir) / "live" / "plots" / "metrics"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} does not exist; run the train stage for "
+                                f"{Path(train_dir).name!r}")
+    out: pd.DataFrame | None = None
+    for name, column in series.items():
+        path = root / f"{name}.tsv"
+        if not path.is_file():
+            continue
+        leaf = name.rsplit("/", 1)[-1]
+        df = pd.read_csv(path, sep="\t")
+        df = df[["step", leaf]].rename(columns={leaf: column})
+        out = df if out is None else out.merge(df, on="step", how="outer")
+    if out is None:
+        raise FileNotFoundError(f"{root} holds none of {list(series)}")
+    return out.sort_values("step").reset_index(drop=True)
+
+
+def load_train_logs(methods: Sequence[str], seeds: Sequence[int],
+                    results_dir: str | Path = "results") -> dict[str, dict[int, pd.DataFrame]]:
+    """``{method: {seed: load_train_log(results/train/<method>/seed<s>)}}`` (seed spread)."""
+    return {m: {s: load_train_log(run_dir(results_dir, "train", m, s)) for s in seeds}
+            for m in methods}
+
+
+# ----------------------------------------------------------------------------- summary
+#: Measured seconds in summary.json: they differ between reruns of the same seed.
+TIMING_FIELDS = ("train_seconds", "train_cpu_seconds", "train_seconds_per_seed",
+                 "train_cpu_seconds_per_seed")
+
+
+def _set_row(runs: Mapping[str, Mapping[str, Any]], s: str, base_tokens: float | None,
+             mats: Mapping[str, np.ndarray] | None, *, n_boot: int, seed: int) -> dict[str, Any]:
+    """One model's summary row on set ``s`` from its runs' metrics (and its problem matrices)."""
+    per_run = {r: m[s] for r, m in runs.items()}
+    row: dict[str, Any] = {k: _mean([m.get(k) for m in per_run.values()]) for k in MEAN_FIELDS}
+    row["n_problems"] = next(iter(per_run.values())).get("n_problems")
+    row["n_seeds"] = len(per_run)
+    row["accuracy_seed_sd"] = _sd([m["accuracy"] for m in per_run.values()])
+    row["mean_tokens_seed_sd"] = _sd([m["mean_tokens"] for m in per_run.values()])
+    comp = (lambda t: compression(t, base_tokens)) if base_tokens else (lambda t: None)
+    row["compression"] = comp(row["mean_tokens"])
+    row["per_seed"] = {r: {"accuracy": m["accuracy"], "mean_tokens": m["mean_tokens"],
+                           "compression": comp(m["mean_tokens"]),
+                           "finished_rate": m.get("finished_rate")}
+                       for r, m in per_run.items()}
+    if mats is not None:  # CIs over problems and seeds (hierarchical bootstrap)
+        row["accuracy_ci"] = stats.model_mean(mats["accuracy"], n_boot=n_boot, seed=seed).ci
+        row["mean_tokens_ci"] = stats.model_mean(mats["tokens"], n_boot=n_boot, seed=seed).ci
+    elif len(per_run) == 1:  # one run and no samples: its own interval over problems
+        only = next(iter(per_run.values()))
+        row["accuracy_ci"], row["mean_tokens_ci"] = only.get("accuracy_ci"), only.get(
+            "mean_tokens_ci")
+    else:
+        row["accuracy_ci"] = row["mean_tokens_ci"] = None
+    return row
+
+
+def build_summary(
+    evaluations: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]],
+    *,
+    profile: str,
+    seed: int,
+    sets: Sequence[str],
+    matrices: Mapping[str, Mapping[str, Any]] | None = None,
+    train_seeds: Sequence[int] | None = None,
+    train_steps: int | None = None,
+    n_boot: int = N_BOOT,
+) -> dict[str, Any]:
+    """The deterministic summary from ``{model: {run: {set: metrics}}}``.
+
+    Per model and set: ``accuracy``, ``mean_tokens``, ``median_tokens``, ``finished_rate``
+    (means over the model's runs), ``compression`` = ``1 - mean_tokens / base mean_tokens``
+    (across-seed means; None without a base model), ``accuracy_ci`` / ``mean_tokens_ci`` (95%
+    hierarchical bootstrap over problems and seeds from ``matrices``, :func:`problem_matrices`),
+    ``n_seeds``, ``accuracy_seed_sd`` / ``mean_tokens_seed_sd`` (sample sd across seeds, None
+    with one) and ``per_seed`` (``{run: {accuracy, mean_tokens, compression,
+    finished_rate}}``). The main set's values are repeated at the model's top level (the schema
+    readers used with one seed). ``train_steps``: the RL steps of a training run
+    (``train.max_steps``; -1 for epoch-long runs), recorded as is.
+    """
+    main = main_set(sets)
+    base_runs = evaluations.get(BASE, {})
+    methods: dict[str, Any] = {}
+    for model, runs in evaluations.items():
+        if not runs:
+            raise ValueError(f"model {model!r} has no runs")
+        entry: dict[str, Any] = {"sets": {}}
+        for s in sets:
+            for r, per_set in runs.items():
+                if s not in per_set:
+                    raise ValueError(f"model {model!r} (run {r}) has no evaluation on set {s!r}")
+            base_tok = _mean([m[s]["mean_tokens"] for m in base_runs.values() if s in m])
+            mats = (matrices or {}).get(s, {}).get(model)
+            entry["sets"][s] = _set_row(runs, s, base_tok, mats, n_boot=n_boot, seed=seed)
+        entry.update(entry["sets"][main])
+        methods[model] = entry
+    return round_floats({"profile": profile, "seed": seed, "main_set": main,
+                         "train_seeds": list(train_seeds) if train_seeds is not None else None,
+                         "train_steps": train_steps, "n_bootstrap": n_boot,
+                         "eval_sets": list(sets), "methods": methods},
+                        DIGITS)
+
+
+def mean_by_difficulty(runs: Mapping[str, Mapping[str, Any]], s: str) -> dict[str, Any]:
+    """A model's ``by_difficulty`` on set ``s`` averaged over its runs (per level: mean
+    accuracy and mean tokens; n_problems of the first run)."""
+    out: dict[str, Any] = {}
+    tables = [m[s].get("by_difficulty") or {} for m in runs.values()]
+    for level in tables[0] if tables else {}:
+        vals = [t[level] for t in tables if level in t]
+        out[level] = {"n_problems": vals[0].get("n_problems"),
+                      "accuracy": _mean([v["accuracy"] for v in vals]),
+                      "mean_tokens": _mean([v["mean_tokens"] for v in vals])}
+    return out
+
+
+def pareto_front(summary: Mapping[str, Any], set_name: str) -> list[str]:
+    """Models no other model dominates on ``set_name`` (shorter-or-equal *and* at least as
+    accurate, strictly better in one), ordered by mean tokens."""
+    pts = {n: (e["sets"][set_name]["mean_tokens"], e["sets"][set_name]["accuracy"])
+           for n, e in summary["methods"].items()}
+
+    def dominated(t: float, a: float) -> bool:
+        return any(t2 <= t and a2 >= a and (t2, a2) != (t, a) for t2, a2 in pts.values())
+
+    return sorted((n for n, (t, a) in pts.items() if not dominated(t, a)), key=lambda n: pts[n])
+
+
+# ----------------------------------------------------------------------------- comparisons
+def compare(mats: Mapping[str, Any], a: str, b: str, *, n_boot: int = N_BOOT,
+            seed: int = 0) -> dict[str, Any]:
+    """Paired differences ``a - b`` on one set (``mats`` = :func:`problem_matrices`'s set).
+
+    Returns ``{"accuracy": Estimate, "tokens": Estimate, "same_value": bool}``; ``same_value``
+    is the floor flag: the two models' own (hierarchical) CIs overlap in accuracy *and* tokens.
+    """
+    out: dict[str, Any] = {}
+    ci: dict[str, list[list[float]]] = {}
+    for key in ("accuracy", "tokens"):
+        out[key] = stats.paired_difference(mats[a][key], mats[b][key], n_boot=n_boot, seed=seed)
+        ci[key] = [stats.model_mean(mats[m][key], n_boot=n_boot, seed=seed).ci for m in (a, b)]
+    out["same_value"] = all(stats.common_value(v) for v in ci.values())
+    return out
+
+
+def comparisons_table(matrices: Mapping[str, Mapping[str, Any]], models: Sequence[str], *,
+                      refs: Mapping[str, str] | None = None, n_boot: int = N_BOOT,
+                      seed: int = 0) -> pd.DataFrame:
+    """Every model vs its reference (``refs[model]``; hmpo for a model `refs` does not name,
+    and for all when `refs` is None) on every set: paired accuracy (points) and token
+    differences ``model - reference`` with 95% CIs, SEs, MDDs and the floor flag. A model is
+    not compared with itself."""
+    rows = []
+    for s, mats in matrices.items():
+        for m in models:
+            ref = (refs or {}).get(m, REFERENCE)
+            if m == ref or m not in mats or ref not in mats:
+                continue
+            c = compare(mats, m, ref, n_boot=n_boot, seed=seed)
+            a, t = c["accuracy"], c["tokens"]
+            rows.append({
+                "set": s, "method": m, "reference": ref,
+                "delta_acc_pt": 100 * a.estimate, "delta_acc_ci_low": 100 * a.ci[0],
+                "delta_acc_ci_high": 100 * a.ci[1], "delta_acc_se_pt": 100 * a.se,
+                "delta_acc_mdd_pt": 100 * a.mdd,
+                "delta_tokens": t.estimate, "delta_tokens_ci_low": t.ci[0],
+                "delta_tokens_ci_high": t.ci[1], "delta_tokens_se": t.se,
+                "delta_tokens_mdd": t.mdd, "same_value": c["same_value"],
+            })
+    cols = ["set", "method", "reference", "delta_acc_pt", "delta_acc_ci_low",
+            "delta_acc_ci_high", "delta_acc_se_pt", "delta_acc_mdd_pt", "delta_tokens",
+            "delta_tokens_ci_low", "delta_tokens_ci_high", "delta_tokens_se", "delta_tokens_mdd",
+            "same_value"]
+    df = pd.DataFrame(rows, columns=cols)
+    num = [c for c in cols if c not in ("set", "method", "reference", "same_value")]
+    df[num] = df[num].astype(float).round(DIGITS) + 0.0
+    return df
+
+
+def comparisons_markdown(df: pd.DataFrame) -> str:
+    """Markdown: per set, one table of the paired differences per reference model."""
+    if df.empty:
+        return "No comparison: the reference model was not evaluated.\n"
+    refs = list(dict.fromkeys(df["reference"]))
+    title = (f"Every model vs {refs[0]}" if len(refs) == 1 else
+             "Every model vs the HMPO run of its length (" + ", ".join(refs) + ")")
+    parts = [f"# {title}: paired differences (model - reference)\n\n"
+             "Paired hierarchical bootstrap over the evaluation problems and the training seeds "
+             "(hmpo.analysis.stats), 95% percentile intervals; MDD = the smallest true difference the "
+             "design detects with 80% power at 5% (2.80 x SE); *floor* = both models at the "
+             "same value within their own CIs, in accuracy and tokens.\n"]
+    for (s, ref), rows in df.groupby(["set", "reference"], sort=False):
+        r = rows.reset_index(drop=True)
+        t = pd.DataFrame({
+            "Method": r["method"],
+            "ΔAcc (pt) [95% CI]": [_fmt_ci(*v, "+.1f") for v in zip(
+                r["delta_acc_pt"], r["delta_acc_ci_low"], r["delta_acc_ci_high"], strict=True)],
+            "MDD acc (pt)": [_fmt(v, ".1f") for v in r["delta_acc_mdd_pt"]],
+            "ΔTokens [95% CI]": [_fmt_ci(*v, "+.1f") for v in zip(
+                r["delta_tokens"], r["delta_tokens_ci_low"], r["delta_tokens_ci_high"],
+                strict=True)],
+            "MDD tokens": [_fmt(v, ".1f") for v in r["delta_tokens_mdd"]],
+            "Floor": ["yes" if v else "" for v in r["same_value"]],
+        })
+        head = f"## {s}" if len(refs) == 1 else f"## {s}: vs {ref}"
+        parts.append(f"{head}\n\n{t.to_markdown(index=False, disable_numparse=True)}\n")
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- tables
+def results_table(summary: Mapping[str, Any], costs: Mapping[str, Any]) -> pd.DataFrame:
+    """The paper-style table in long form: one row per set x model (base first).
+
+    Columns: set, method, n_seeds, accuracy (across-seed mean), accuracy_ci_low/high (over
+    problems and seeds), accuracy_seed_sd, delta_acc_pt (points vs base on the same set),
+    mean_tokens, mean_tokens_ci_low/high, mean_tokens_seed_sd, compression, train_seconds,
+    train_cpu_seconds (means over seeds).
+    """
+    rows = []
+    for s in summary["eval_sets"]:
+        base = summary["methods"].get(BASE, {}).get("sets", {}).get(s)
+        for model, entry in summary["methods"].items():
+            m = entry["sets"][s]
+            acc_ci = m.get("accuracy_ci") or [None, None]
+            tok_ci = m.get("mean_tokens_ci") or [None, None]
+            cost = costs.get(model, {})
+            rows.append({
+                "set": s,
+                "method": model,
+                "n_seeds": m.get("n_seeds", 1),
+                "accuracy": m["accuracy"],
+                "accuracy_ci_low": acc_ci[0],
+                "accuracy_ci_high": acc_ci[1],
+                "accuracy_seed_sd": m.get("accuracy_seed_sd"),
+                "delta_acc_pt": (100 * (m["accuracy"] - base["accuracy"])) if base else None,
+                "mean_tokens": m["mean_tokens"],
+                "mean_tokens_ci_low": tok_ci[0],
+                "mean_tokens_ci_high": tok_ci[1],
+                "mean_tokens_seed_sd": m.get("mean_tokens_seed_sd"),
+                "compression": m["compression"],
+                "train_seconds": cost.get("train_seconds"),
+                "train_cpu_seconds": cost.get("train_cpu_seconds"),
+            })
+    return pd.DataFrame(rows)
+
+
+def _fmt(x: Any, spec: str, scale: float = 1.0) -> str:
+    """``x * scale`` formatted with ``spec``; an en dash for a missing value (None / NaN)."""
+    return "–" if x is None or pd.isna(x) else f"{x * scale:{spec}}"
+
+
+def _fmt_ci(value: Any, low: Any, high: Any, spec: str, scale: float = 1.0) -> str:
+    """``value [low, high]`` (the interval left out when there is none)."""
+    text = _fmt(value, spec, scale)
+    if low is None or pd.isna(low):
+        return text
+    return f"{text} [{_fmt(low, spec, scale)}, {_fmt(high, spec, scale)}]"
+
+
+def format_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable columns of one set's rows (percentages, CIs in brackets, seed sd)."""
+    r = df.reset_index(drop=True)
+    return pd.DataFrame({
+        "Method": r["method"],
+        "Seeds": [str(int(n)) for n in r["n_seeds"]],
+        "Acc. (%) [95% CI]": [_fmt_ci(*v, ".1f", 100) for v in zip(
+            r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"], strict=True)],
+        "Acc. seed sd (pt)": [_fmt(v, ".1f", 100) for v in r["accuracy_seed_sd"]],
+        "ΔAcc (pt)": [_fmt(d, "+.1f") for d in r["delta_acc_pt"]],
+        "Tokens [95% CI]": [_fmt_ci(*v, ".1f") for v in zip(
+            r["mean_tokens"], r["mean_tokens_ci_low"], r["mean_tokens_ci_high"], strict=True)],
+        "Tokens seed sd": [_fmt(v, ".1f") for v in r["mean_tokens_seed_sd"]],
+        "Compression (%)": [_fmt(c, "+.1f", 100) for c in r["compression"]],
+        "Train wall (s)": [_fmt(t, ".0f") for t in r["train_seconds"]],
+        "Train CPU (s)": [_fmt(t, ".0f") for t in r["train_cpu_seconds"]],
+    })
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
+                 ("#", r"\#"), ("Δ", r"$\Delta$"), ("–", "--")):
+        text = text.replace(a, b)
+    return text
+
+
+TABLE_NOTE = ("Across-seed means; 95% CIs over evaluation problems and training seeds "
+              "(hierarchical bootstrap, hmpo.analysis.stats); seed sd = sample sd of the per-seed "
+              "values (– with one run).")
+
+
+def table_markdown(df: pd.DataFrame) -> str:
+    """Markdown: one section and table per evaluation set."""
+    parts = [TABLE_NOTE + "\n"]
+    for s, rows in df.groupby("set", sort=False):
+        table = format_table(rows).to_markdown(index=False, disable_numparse=True)
+        parts.append(f"### {s}\n\n{table}\n")
+    return "\n".join(parts)
+
+
+def table_latex(df: pd.DataFrame) -> str:
+    """LaTeX (booktabs): one tabular per evaluation set."""
+    parts = [f"% {TABLE_NOTE}"]
+    for s, rows in df.groupby("set", sort=False):
+        t = format_table(rows)
+        cols = [_latex_escape(c) for c in t.columns]
+        body = [" & ".join(_latex_escape(str(v)) for v in r) + r" \\" for r in t.itertuples(
+            index=False)]
+        parts.append("\n".join([
+            f"% {s}",
+            r"\begin{tabular}{l" + "r" * (len(cols) - 1) + "}",
+            r"\toprule",
+            " & ".join(cols) + r" \\",
+            r"\midrule",
+            *body,
+            r"\bottomrule",
+            r"\end{tabular}",
+            "",
+        ]))
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- training time
+def reference_length(logs: Mapping[str, Mapping[int, pd.DataFrame]],
+                     methods: Sequence[str]) -> float | None:
+    """The base model's mean rollout length on the training prompts: the mean over every run
+    of ``methods`` (single-stage methods, which all start from the base model) of the
+    completion length logged at its first step. None when no run logged one."""
+    firsts = []
+    for m in methods:
+        for df in logs.get(m, {}).values():
+            col = df.get("completion_length")
+            if col is not None and col.notna().any():
+                firsts.append(float(col[col.notna()].iloc[0]))
+    return float(np.mean(firsts)) if firsts else None
+
+
+def time_to_length(log: pd.DataFrame, target_tokens: float, *, pre_rl_seconds: float = 0.0,
+                   window: int = SMOOTH_STEPS, rl_seconds: float | None = None) -> float | None:
+    """Wall seconds until the smoothed training completion length first reaches
+    ``<= target_tokens``; None if it never does.
+
+    Smoothing: trailing mean over ``window`` logged rows (the first rows average what exists).
+    Seconds = ``pre_rl_seconds`` (multistage: its sampling + SFT) + the summed step times of
+    the rollout steps up to and including the crossing step (``step_seconds`` x the steps each
+    logged row stands for); without a ``step_seconds`` column, ``rl_seconds`` spread evenly
+    over the logged steps. Model loading and saving are outside both (the same for every
+    method).
+
+    >>> log = pd.DataFrame({"step": [1, 2, 3, 4], "completion_length": [40., 30., 20., 20.],
+    ...                     "step_seconds": [1., 1., 1., 1.]})
+    >>> time_to_length(log, 25.0, window=1), time_to_length(log, 25.0, window=2, pre_rl_seconds=5)
+    (3.0, 8.0)
+    """
+    if "completion_length" not in log:
+        raise ValueError("log has no completion_length column")
+    df = log.dropna(subset=["completion_length"]).sort_values("step").reset_index(drop=True)
+    if df.empty:
+        return None
+    smooth = df["completion_length"].rolling(window, min_periods=1).mean()
+    hit = np.flatnonzero(smooth.to_numpy() <= target_tokens)
+    if hit.size == 0:
+        return None
+    i = int(hit[0])
+    steps = df["step"].to_numpy(dtype=float)
+    # rollout steps each logged row stands for (logging_steps > 1: several)
+    span = np.maximum(np.diff(np.concatenate([[0.0], steps])), 1.0)
+    if "step_seconds" in df and df["step_seconds"].notna().all():
+        rl = float(np.sum(df["step_seconds"].to_numpy()[: i + 1] * span[: i + 1]))
+    elif rl_seconds is not None:
+        rl = float(rl_seconds) * float(np.sum(span[: i + 1])) / float(np.sum(span))
+    else:
+        raise ValueError("log has no step_seconds; pass rl_seconds")
+    return float(pre_rl_seconds) + rl
+
+
+def cost_to_compression(logs: Mapping[str, Mapping[int, pd.DataFrame]],
+                        costs: Mapping[str, Any], methods: Sequence[str], *,
+                        reference_tokens: float, levels: Sequence[float] = COST_COMPRESSIONS,
+                        window: int = SMOOTH_STEPS) -> dict[str, Any]:
+    """``{method: {"<c>": {"<seed>": seconds or None}}}``: time to compress by ``c``, i.e. to a
+    smoothed training length ``<= (1 - c) * reference_tokens``, per seed (see
+    :func:`time_to_length`; multistage includes its sampling and SFT)."""
+    out: dict[str, Any] = {}
+    for m in methods:
+        cost = costs.get(m) or {}
+        pre = cost.get("pre_rl_seconds_per_seed") or {}
+        wall = cost.get("train_seconds_per_seed") or {}
+        per_level: dict[str, Any] = {}
+        for c in levels:
+            per_level[f"{c:g}"] = {
+                str(s): time_to_length(
+                    df, (1.0 - c) * reference_tokens, pre_rl_seconds=pre.get(str(s), 0.0),
+                    window=window,
+                    rl_seconds=(wall.get(str(s)) or 0.0) - pre.get(str(s), 0.0))
+                for s, df in logs.get(m, {}).items()}
+        out[m] = per_level
+    return out
+
+
+def load_budgets(cfg: Any, results_dir: str | Path) -> dict[str, float]:
+    """``{method: budget tokens}`` of the fixed-budget methods: the resolved percentile budgets
+    of ``results/base_model/budgets.json`` or a method's own ``fixed_budget_tokens``."""
+    path = Path(results_dir) / "base_model" / "budgets.json"
+    raw = json.loads(path.read_text()) if path.is_file() else {}
+    table = raw.get("budgets_tokens", raw) if isinstance(raw, Mapping) else {}
+    out = {}
+    for m in fixed_budget_methods(cfg):
+        mc = cfg.methods[m]
+        q = getattr(mc, "budget_percentile", None)
+        if q is not None and f"p{q}" in table:
+            out[m] = float(table[f"p{q}"])
+        elif "fixed_budget_tokens" in (getattr(mc, "params", None) or {}):
+            out[m] = float(mc.params["fixed_budget_tokens"])
+    return out
+
+
+# ----------------------------------------------------------------------------- the stage
+def write_report(cfg: Any, results_dir: str | Path = "results", *,
+                 n_boot: int = N_BOOT) -> dict[str, Any]:
+    """Collect every run's evaluation, samples, training cost and log; write the summary,
+    costs, tables, comparisons and claims.
+
+    Also writes ``results/figures/pareto.csv`` (method, accuracy, mean_tokens, compression on
+    the main set): the data series of the Pareto plot for ``dvc plots``. Returns ``{"summary",
+    "costs", "table", "comparisons", "claims", "evaluations" ({model: {set: across-seed
+    metrics incl. by_difficulty}}), "runs" ({model: {run: {set: metrics}}}), "train_logs"
+    ({method: {seed: DataFrame}}), "times" (time to compression)}``.
+    """
+    results_dir = Path(results_dir)
+    sets = list(cfg.evaluate.sets)
+    seeds = training_seeds(cfg)
+    models = model_names(cfg)
+    methods = list(cfg.methods)
+    runs = collect_evaluations(models, sets, results_dir, seeds)
+    matrices = problem_matrices(models, sets, results_dir, seeds)
+    costs = round_floats(collect_costs(methods, results_dir, seeds), 2)
+    summary = build_summary(runs, profile=cfg.profile, seed=cfg.seed, sets=sets,
+                            matrices=matrices, train_seeds=seeds,
+                            train_steps=cfg.train.max_steps, n_boot=n_boot)
+    for model, entry in summary["methods"].items():
+        cost = costs.get(model, {})
+        for key in TIMING_FIELDS:
+            entry[key] = cost.get(key)
+    logs = load_train_logs(methods, seeds, results_dir)
+    single = [m for m in methods if not getattr(cfg.methods[m], "multistage", False)]
+    ref_tok = reference_length(logs, single)
+    times = (cost_to_compression(logs, costs, [m for m in ("hmpo", "multistage") if m in logs],
+                                 reference_tokens=ref_tok) if ref_tok else {})
+    table = results_table(summary, costs)
+    comparisons = comparisons_table(matrices, models, refs=references(cfg), n_boot=n_boot,
+                                    seed=cfg.seed)
+    claims = evaluate_claims(summary, costs, matrices, fixed=fixed_budget_methods(cfg),
+                             times=times, reference_tokens=ref_tok,
+                             budgets=load_budgets(cfg, results_dir), n_boot=n_boot,
+                             seed=cfg.seed)
+
+    write_text_atomic(results_dir / "summary.json", dumps_json(summary))
+    write_text_atomic(results_dir / "costs.json", dumps_json(costs))
+    write_text_atomic(results_dir / "results_table.csv", table.to_csv(index=False))
+    write_text_atomic(results_dir / "results_table.md", table_markdown(table))
+    write_text_atomic(results_dir / "results_table.tex", table_latex(table))
+    write_text_atomic(results_dir / "comparisons.csv", comparisons.to_csv(index=False))
+    write_text_atomic(results_dir / "comparisons.md", comparisons_markdown(comparisons))
+    write_text_atomic(results_dir / "claims.json", dumps_json(claims))
+    write_text_atomic(results_dir / "claims.md", claims_markdown(claims, summary))
+    main = table[table["set"] == summary["main_set"]]
+    pareto = main[["method", "accuracy", "mean_tokens", "compression"]]
+    write_text_atomic(results_dir / "figures" / "pareto.csv", pareto.to_csv(index=False))
+    evaluations = {m: {s: {**summary["methods"][m]["sets"][s],
+                           "by_difficulty": mean_by_difficulty(r, s)} for s in sets}
+                   for m, r in runs.items()}
+    return {"summary": summary, "costs": costs, "table": table, "comparisons": comparisons,
+            "claims": claims, "evaluations": evaluations, "runs": runs, "train_logs": logs,
+            "times": times}

@@ -1,0 +1,128 @@
+"""Fixed budgets for the `hmpo_fixed` sweep, set by a rule from the base model's lengths.
+
+The paper's fixed-budget ablation uses one hand-picked T (10,000 tokens). Which method "wins"
+against a single fixed T depends on where T lies, so the pipeline sweeps T instead: the
+budgets are percentiles (``base_model.budget_percentiles``, default 25/50/75) of the lengths
+of the base model's **correct** responses on training prompts. Correct ones only: the median
+of *all* responses is pulled down by short wrong answers (NOTES.md: it sat below the minimal
+trace of the harder problems and collapsed the policy to guessing).
+
+The base_model stage samples ``base_model.n_budget_problems`` training prompts x
+``base_model.n_eval_samples`` completions at the evaluation temperature and writes
+``results/base_model/budgets.json``::
+
+    {"budgets_tokens": {"p25": 21.0, "p50": 30.0, "p75": 44.0}, "percentiles": [25, 50, 75],
+     "n_samples": 800, "n_correct": 690, "correct_share": 0.8625, ...}
+
+and ``methods.<m>.budget_percentile: 25`` makes every training entry point
+(hmpo.config.resolve_method) use ``p25`` as that method's ``fixed_budget_tokens``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def fixed_budgets(lengths: Sequence[float], correct: Sequence[bool],
+                  percentiles: Sequence[float]) -> dict[str, float]:
+    """``{"p<q>": q-th percentile of the lengths of the correct responses}``.
+
+    numpy's default (linear) percentile. Raises ValueError when no response is correct (no
+    budget can be derived) or the inputs disagree in length.
+
+    >>> fixed_budgets([10, 20, 30, 40, 5], [True, True, True, True, False], [25, 50, 75])
+    {'p25': 17.5, 'p50': 25.0, 'p75': 32.5}
+    """
+    lengths = np.asarray(lengths, dtype=float)
+    correct = np.asarray(correct, dtype=bool)
+    if lengths.shape != correct.shape:
+        raise ValueError(f"lengths and correct differ in size: {lengths.size} vs {correct.size}")
+    if not correct.any():
+        raise ValueError("no correct response: a fixed budget from correct lengths is undefined")
+    ok = lengths[correct]
+    out = {}
+    for q in percentiles:
+        if not 0 < q < 100:
+            raise ValueError(f"percentiles must be in (0, 100), got {q}")
+        out[f"p{q:g}"] = float(np.percentile(ok, q))
+    return out
+
+
+def measure_budgets(cfg: Any, model_dir: str | Path = "models/base",
+                    train_path: str | Path = "data/processed/train.jsonl", *,
+                    out_path: str | Path = "results/base_model/budgets.json",
+                    progress: bool = True) -> dict[str, Any]:
+    """Sample the base model on training prompts, derive the budgets, write budgets.json.
+
+    Lengths count every generated token, EOS included (``train.count_eos_in_length``, as the
+    rewards count them); a response that hit the length cap counts as wrong.
+    """
+    import torch
+
+    from hmpo.models.generate import sample
+    from hmpo.models.model import load_model
+    from hmpo.task.data import read_records
+    from hmpo.task.prompts import build_prompt, rollout_verdict
+    from hmpo.task.verify import verify
+
+    b, ev = cfg.base_model, cfg.evaluate
+    records = read_records(train_path)[:b.n_budget_problems]
+    if not records:
+        raise ValueError(f"{train_path} has no training prompts")
+    torch.manual_seed(cfg.seed)
+    if ev.backend == "vllm":
+        from transformers import AutoTokenizer
+
+        model, tokenizer = str(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    else:
+        model, tokenizer = load_model(model_dir)
+    prompts = [build_prompt(r["prompt"], b.prompt_style, tokenizer) for r in records]
+    groups = sample(model, tokenizer, prompts, n=b.n_eval_samples,
+                    max_new_tokens=cfg.train.max_completion_length, temperature=ev.temperature,
+                    seed=cfg.seed, batch_size=ev.batch_size, progress=progress,
+                    backend=ev.backend)
+    eos = int(cfg.train.count_eos_in_length)
+    lengths, correct = [], []
+    for rec, prompt, group in zip(records, prompts, groups, strict=True):
+        for c in group:
+            # the generated count includes EOS when the sample finished; without it the
+            # rewards' convention (count_eos_in_length false) drops that one token
+            lengths.append(c.n_tokens - (0 if eos or not c.finished else 1))
+            # the verdict of training and evaluation: truncated or unclosed reasoning is wrong
+            correct.append(rollout_verdict(verify, c.text, rec["answer"], finished=c.finished,
+                                           prompt=prompt) == 1)
+    source = "correct responses"
+    if any(correct):
+        budgets = fixed_budgets(lengths, correct, b.budget_percentiles)
+    else:
+        # a base model that solves nothing (the smoke profile's) has no correct length; the
+        # sweep still needs budgets to run, so it falls back to all responses, and says so
+        source = "all responses (no response was correct)"
+        warnings.warn(f"measure_budgets: none of {len(lengths)} base-model responses is correct;"
+                      " the fixed budgets are percentiles of all response lengths", stacklevel=2)
+        budgets = fixed_budgets(lengths, [True] * len(lengths), b.budget_percentiles)
+    ok = np.asarray(lengths, dtype=float)[np.asarray(correct)] if any(correct) else None
+    out = {
+        "budgets_tokens": budgets,
+        "source": source,
+        "percentiles": list(b.budget_percentiles),
+        "n_problems": len(records),
+        "n_samples": len(lengths),
+        "n_correct": int(np.sum(correct)),
+        "correct_share": float(np.mean(correct)),
+        "mean_tokens_all": float(np.mean(lengths)),
+        "median_tokens_all": float(np.median(lengths)),
+        "mean_tokens_correct": None if ok is None else float(ok.mean()),
+        "max_completion_length": cfg.train.max_completion_length,
+        "temperature": ev.temperature,
+    }
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    return out

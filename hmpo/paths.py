@@ -1,0 +1,78 @@
+"""The run layout: which folder holds which stage's output, in one place.
+
+Every stage, CLI and notebook names its folders through these functions, so the layout that
+``dvc.yaml`` declares is written down once in Python::
+
+    data/processed/<set>.jsonl                 stage data
+    models/base/                               stage base_model (the model every method starts from)
+    results/base_model/budgets.json            the fixed budgets measured on the base model
+    models/<method>/seed<s>/                   stage train@<method>, one folder per training seed
+    results/train/<method>/seed<s>/            its logs and cost records
+    results/evaluate/<model>/[seed<s>/]        stage evaluate@<model> ("base" has no seed folder)
+    results/                                   stage figures: summary, tables, claims, figures
+
+Paths are relative to the repository root (the working directory of every DVC stage); each
+function takes the root as ``root`` for callers that run elsewhere (tests, notebooks opened in
+``notebooks/``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BASE = "base"  # the model name of the base model in evaluate@<model> and the results tables
+
+
+def seed_dir_name(seed: int) -> str:
+    """The folder of one training seed's run: ``seed<s>``."""
+    return f"seed{int(seed)}"
+
+
+def data_dir(root: str | Path = ".") -> Path:
+    """Stage data's processed sets (``<set>.jsonl``)."""
+    return Path(root) / "data" / "processed"
+
+
+def data_file(name: str, root: str | Path = ".") -> Path:
+    """One processed set, e.g. ``train`` or ``synthetic_eval``."""
+    return data_dir(root) / f"{name}.jsonl"
+
+
+def results_dir(stage: str | None = None, root: str | Path = ".") -> Path:
+    """``results/`` or one stage's folder ``results/<stage>``."""
+    r = Path(root) / "results"
+    return r if stage is None else r / stage
+
+
+def base_model_dir(root: str | Path = ".") -> Path:
+    """The base model every method starts from (stage base_model)."""
+    return Path(root) / "models" / BASE
+
+
+def budgets_file(root: str | Path = ".") -> Path:
+    """The fixed budgets measured on the base model (written and read by
+    :mod:`hmpo.models.fixed_budgets`)."""
+    return results_dir("base_model", root) / "budgets.json"
+
+
+def method_model_dir(method: str, seed: int | None = None, root: str | Path = ".") -> Path:
+    """``models/<method>`` or one seed's ``models/<method>/seed<s>``."""
+    d = Path(root) / "models" / method
+    return d if seed is None else d / seed_dir_name(seed)
+
+
+def train_results_dir(method: str, seed: int | None = None, root: str | Path = ".") -> Path:
+    """``results/train/<method>`` or one seed's ``results/train/<method>/seed<s>``."""
+    d = results_dir("train", root) / method
+    return d if seed is None else d / seed_dir_name(seed)
+
+
+def eval_results_dir(model: str, seed: int | None = None, root: str | Path = ".") -> Path:
+    """``results/evaluate/<model>`` or one seed's ``results/evaluate/<model>/seed<s>``."""
+    d = results_dir("evaluate", root) / model
+    return d if seed is None else d / seed_dir_name(seed)
+
+
+def model_dir(model: str, seed: int | None = None, root: str | Path = ".") -> Path:
+    """The weights of an evaluated model: the base model, or one seed of a method."""
+    return base_model_dir(root) if model == BASE else method_model_dir(model, seed, root)

@@ -1,0 +1,2 @@
+"""Running the stages: the notebook runner, the seeds' process pool and the environment
+record."""

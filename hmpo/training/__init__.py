@@ -1,0 +1,2 @@
+"""Stage `train`: the rewards, the GRPO trainer that uses them, the method dispatch and the
+multi-stage baseline."""
