@@ -46,7 +46,8 @@ import pandas as pd
 
 from hmpo.analysis.plots import plot_training_curves
 from hmpo.analysis.report import load_train_log
-from hmpo.config import load_config, resolve_method
+from hmpo.config import load_config
+from hmpo.training.methods import resolve_method
 from hmpo.pipeline.runs import train_seeds
 
 cfg = load_config(params_path, profile=profile)

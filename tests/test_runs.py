@@ -15,8 +15,6 @@ from hmpo.config import (
     MethodConfig,
     config_from_dict,
     load_config,
-    method_horizon,
-    resolve_method,
 )
 from hmpo.models.fixed_budgets import fixed_budgets
 from hmpo.pipeline.runs import (
@@ -25,6 +23,7 @@ from hmpo.pipeline.runs import (
     run_jobs,
     seed_config,
 )
+from hmpo.training.methods import method_horizon, resolve_method
 
 
 def _square(x: int) -> int:  # module level: picklable for the worker processes

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from hmpo.paths import budgets_file
+
 
 def fixed_budgets(lengths: Sequence[float], correct: Sequence[bool],
                   percentiles: Sequence[float]) -> dict[str, float]:
@@ -126,3 +128,18 @@ def measure_budgets(cfg: Any, model_dir: str | Path = "models/base",
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def budget_tokens(percentile: int, path: str | Path | None = None) -> float:
+    """The fixed budget ``p<percentile>`` that :func:`measure_budgets` wrote to `path`
+    (default :func:`hmpo.paths.budgets_file`): this module writes budgets.json and reads it."""
+    path = Path(path or budgets_file())
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: the base_model stage writes it "
+                                "(run `dvc repro base_model`)")
+    budgets = json.loads(path.read_text())
+    key = f"p{percentile}"
+    if key not in budgets.get("budgets_tokens", {}):
+        raise ValueError(f"{path} has no {key!r} (has {sorted(budgets.get('budgets_tokens', {}))});"
+                         " rerun `dvc repro base_model` after changing budget_percentiles")
+    return float(budgets["budgets_tokens"][key])

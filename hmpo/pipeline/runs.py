@@ -42,7 +42,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hmpo.config import BUDGETS_PATH, Config, resolve_method
+from hmpo.config import Config
 from hmpo.training.progress import output_to, reporting_to
 
 BASE = "base"
@@ -233,7 +233,7 @@ def train_run_dir(method: str, run: str, results_dir: str | Path = "results") ->
 
 def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
                 train_path: str = "data/processed/train.jsonl", models_dir: str = "models",
-                results_dir: str = "results", budgets_path: str | Path = BUDGETS_PATH,
+                results_dir: str = "results", budgets_path: str | Path | None = None,
                 progress: bool = True) -> dict[str, dict[str, Any]]:
     """Train `method` once per seed of ``train.seeds`` (``workers`` at a time).
 
@@ -245,6 +245,8 @@ def train_seeds(cfg: Config, method: str, *, model_dir: str = "models/base",
     # each run's train_method resolves the method (steps and budget) from the unresolved cfg;
     # resolving it here too sizes the bar and stops a fixed-budget method without its
     # budgets.json before any worker starts, with resolve_method's own error
+    from hmpo.training.methods import resolve_method
+
     steps = resolve_method(cfg, method, budgets_path).train.max_steps
     jobs = [dict(cfg=cfg, method=method, seed=s, model_dir=model_dir, train_path=train_path,
                  models_dir=models_dir, results_dir=results_dir, budgets_path=str(budgets_path))

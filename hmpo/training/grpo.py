@@ -66,7 +66,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
-from hmpo.config import Config, TrainConfig, load_config, resolve_method, write_resolved
+from hmpo.config import Config, TrainConfig, load_config, write_resolved
 from hmpo.models.generate import sample_ids
 from hmpo.task.prompts import rollout_verdict
 from hmpo.training.cost import cpu_seconds, device_cost
@@ -920,6 +920,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--vllm-server-base-url", default=None,
                    help="train.vllm_server_base_url for this launch (e.g. http://node5:8000)")
     a = p.parse_args(argv)
+    from hmpo.training.methods import resolve_method  # interim: the CLI moves to methods
     # the method's steps (steps_factor) and fixed budget (budget_percentile), as in the pipeline
     cfg = resolve_method(load_config(a.params, profile=a.profile), a.method)
     if a.vllm_server_base_url:

@@ -16,13 +16,16 @@ Command line: ``python -m hmpo.training.grpo --method <grpo method>`` or
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from hmpo.config import BUDGETS_PATH, Config, resolve_method
+from hmpo.config import Config
+from hmpo.models.fixed_budgets import budget_tokens
+from hmpo.paths import budgets_file
 from hmpo.training.grpo import CorrectFn, run_grpo
 from hmpo.training.multistage import run_multistage
 from hmpo.training.rewards import get_reward
@@ -34,7 +37,7 @@ def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/ba
                  correct_fn: CorrectFn | None = None,
                  callbacks: Sequence[TrainerCallback] = (),
                  progress: bool = True,
-                 budgets_path: str | Path = BUDGETS_PATH) -> dict[str, Any]:
+                 budgets_path: str | Path | None = None) -> dict[str, Any]:
     """Train one comparison method of ``cfg.methods`` with the same code for all of them.
 
     ``cfg.methods[method].reward`` (+ ``params``) selects the reward of :mod:`hmpo.training.rewards`;
@@ -61,3 +64,40 @@ def train_method(cfg: Config, method: str, *, model_dir: str | Path = "models/ba
     return run_grpo(cfg, reward, model_dir=model_dir, train_path=train_path, out_dir=out_dir,
                     results_dir=results_dir, method=method, correct_fn=correct_fn,
                     callbacks=callbacks, progress=progress)
+
+
+def method_horizon(cfg: Config, method: str) -> tuple[int, float]:
+    """``(max_steps, num_train_epochs)`` of one training run of `method`: the ``train`` values
+    with ``methods.<m>.steps_factor`` applied (to ``num_train_epochs`` when ``max_steps`` is -1,
+    an epoch-long run). Pure: reads nothing but `cfg` (:func:`resolve_method` uses it)."""
+    if method not in cfg.methods:
+        raise ValueError(f"method: {method!r} is not in methods (known: {', '.join(cfg.methods)})")
+    factor = cfg.methods[method].steps_factor
+    if cfg.train.max_steps == -1:
+        return -1, cfg.train.num_train_epochs * factor
+    return cfg.train.max_steps * factor, cfg.train.num_train_epochs
+
+
+def resolve_method(cfg: Config, method: str,
+                   budgets_path: str | Path | None = None) -> Config:
+    """The config one training run of `method` uses: a copy of `cfg` with
+
+    * ``train.max_steps`` multiplied by ``methods.<m>.steps_factor`` (``num_train_epochs``
+      when ``max_steps`` is -1, an epoch-long run);
+    * a percentile budget turned into ``params.fixed_budget_tokens``:
+      ``methods.<m>.budget_percentile = q`` reads ``p<q>`` from the base-model stage's
+      budgets.json (percentiles of the base model's correct response lengths on training
+      prompts).
+
+    Every entry point that trains (the pipeline's runs, ``python -m hmpo.training.grpo``,
+    ``python -m hmpo.training.multistage``) goes through here, so none trains a fixed-budget method
+    without its budget.
+    """
+    out = copy.deepcopy(cfg)
+    out.train.max_steps, out.train.num_train_epochs = method_horizon(cfg, method)
+    m = out.methods[method]
+    if m.budget_percentile is None:
+        return out
+    tokens = budget_tokens(m.budget_percentile, budgets_path or budgets_file())
+    m.params = {**m.params, "fixed_budget_tokens": tokens}
+    return out

@@ -56,7 +56,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from hmpo.config import Config, load_config, resolve_method, write_resolved
+from hmpo.config import Config, load_config, write_resolved
 from hmpo.task.prompts import rollout_verdict
 from hmpo.training.cost import cpu_seconds
 from hmpo.training.fingerprint import (
@@ -352,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--until", choices=("sample", "sft", "rl"), default="rl",
                    help="stop after this stage (`sample` in one process before a GPU launch)")
     a = p.parse_args(argv)
+    from hmpo.training.methods import resolve_method  # interim: the CLI moves to methods
     cfg = load_config(a.params, profile=a.profile)
     m = cfg.methods.get(a.method)
     if m is None or not m.multistage:
