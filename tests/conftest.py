@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import hmpo  # noqa: F401  - the CPU numerics pins (hmpo.PINNED_ENV), before torch computes
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
