@@ -7,11 +7,11 @@
     python scripts/gpu_check_train.py --mode bf16 --cpu-dry-run --out /tmp/x  # same path, CPU
     python scripts/gpu_check_train.py --report OUT                          # markdown summary
 
-It needs no network and no models/ folder: it builds the tiny Qwen3 of hmpo.models.model, SFTs it on
-CPU for a few hundred steps on the synthetic task (so HMPO has correct rollouts to work with),
-then trains it with :func:`hmpo.training.grpo.run_grpo` (HMPOTrainer = TRL GRPOTrainer, HMPO reward,
-the real synthetic verifier) and writes ``result.json`` with the step timings, the peak GPU
-memory and the final metrics.
+It needs no network and no models/ folder: it builds the tiny Qwen3 of hmpo.models.model, SFTs
+it on CPU for a few hundred steps on the synthetic task (so HMPO has correct rollouts to work
+with), then trains it with :func:`hmpo.training.grpo.run_grpo` (HMPOTrainer = TRL GRPOTrainer,
+HMPO reward, the real synthetic verifier; training seed: the first of ``train.seeds``) and
+writes ``result.json`` with the step timings, the peak GPU memory and the final metrics.
 """
 
 from __future__ import annotations
@@ -93,9 +93,9 @@ def run(args) -> dict:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     has_dvclive = importlib.util.find_spec("dvclive") is not None
-    m = run_grpo(cfg, get_reward("hmpo"), model_dir=model_dir, train_path=train,
-                 out_dir=out / "model", results_dir=out / "results", method="hmpo",
-                 correct_fn=synthetic.is_correct, live=has_dvclive)
+    m = run_grpo(cfg, get_reward("hmpo"), seed=cfg.train.seeds[0], model_dir=model_dir,
+                 train_path=train, out_dir=out / "model", results_dir=out / "results",
+                 method="hmpo", correct_fn=synthetic.is_correct, live=has_dvclive)
     result = {
         "mode": args.mode + (" (cpu dry run)" if not cuda else ""),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",

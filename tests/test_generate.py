@@ -196,3 +196,47 @@ def test_sample_ids_rejects_bad_arguments(kw, match):
     args = dict(max_new_tokens=4, eos_token_ids=[TOK.eos_token_id], temperature=1.0) | kw
     with pytest.raises(ValueError, match=match):
         sample_ids(MODEL, enc["input_ids"], enc["attention_mask"], **args)
+
+
+@pytest.mark.parametrize("ids, mask, match", [
+    (lambda e: e["input_ids"][0], None, "input_ids must be a 2-d tensor"),   # one row, 1-d
+    (lambda e: e["input_ids"].tolist(), None, "input_ids must be a 2-d tensor"),  # a list
+    (None, lambda e: e["attention_mask"][:, 1:], "attention_mask must be a tensor of"),
+    (None, lambda e: e["attention_mask"].tolist(), "attention_mask must be a tensor of"),
+    # right padding: the shorter prompts would continue from their padding
+    (lambda e: _right_padded(PROMPTS)["input_ids"], lambda e: _right_padded(PROMPTS)[
+        "attention_mask"], "must be left-padded"),
+    (lambda e: e["input_ids"][:, :0], lambda e: e["attention_mask"][:, :0],
+     "must be left-padded"),  # empty prompts: nothing to continue from
+])
+def test_sample_ids_rejects_batches_it_cannot_continue(ids, mask, match):
+    enc = _left_padded(PROMPTS)
+    input_ids = ids(enc) if ids else enc["input_ids"]
+    attention_mask = mask(enc) if mask else enc["attention_mask"]
+    with pytest.raises(ValueError, match=match):
+        sample_ids(MODEL, input_ids, attention_mask, max_new_tokens=4,
+                   eos_token_ids=[TOK.eos_token_id])
+
+
+def _right_padded(prompts):
+    old = TOK.padding_side
+    TOK.padding_side = "right"
+    try:
+        return TOK(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        TOK.padding_side = old
+
+
+def test_sample_ids_stops_at_the_length_cap_without_an_extra_forward_pass():
+    """No row ends (the stop id is outside the vocabulary): every row gets exactly
+    max_new_tokens ids, from one prompt pass and max_new_tokens - 1 decode passes."""
+    model, enc = _chaotic_model(), _left_padded(PROMPTS)
+    calls = []
+    hook = model.register_forward_hook(lambda mod, inp, out: calls.append(1))
+    try:
+        got = sample_ids(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=6,
+                         eos_token_ids=[10**6])
+    finally:
+        hook.remove()
+    assert [len(r) for r in got] == [6] * len(PROMPTS)
+    assert len(calls) == 6

@@ -1,4 +1,5 @@
-"""hmpo.training.grpo: the reward hook of HMPOTrainer, the helpers it relies on, and a tiny training run.
+"""hmpo.training (trainer, grpo_config, grpo): the reward hook of HMPOTrainer, the helpers it
+relies on, and a tiny training run.
 
 The tiny run uses a random 1-layer Qwen3 (hmpo.models.model) on the synthetic task with a stand-in
 correctness function (a completion is "correct" when its text has an even number of
@@ -19,17 +20,16 @@ import pytest
 import torch
 
 from hmpo.config import BaseModelConfig, SyntheticConfig, load_config
-from hmpo.training.grpo import (
-    HMPOTrainer,
-    build_grpo_config,
-    completion_lengths,
-    completion_text,
-    grpo_config_kwargs,
-    load_train_dataset,
-    rollout_group_ids,
-)
+from hmpo.training.grpo import load_train_dataset
+from hmpo.training.grpo_config import build_grpo_config, grpo_config_kwargs
 from hmpo.training.methods import train_method
 from hmpo.training.rewards import get_reward, list_rewards
+from hmpo.training.trainer import (
+    HMPOTrainer,
+    completion_lengths,
+    completion_text,
+    rollout_group_ids,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -138,18 +138,18 @@ def test_load_train_dataset_drops_long_prompts_and_rejects_duplicates(tiny, tmp_
 def test_default_mapping_is_cpu_and_counts_rollout_steps(tmp_path):
     cfg = smoke_cfg(max_steps=3, save_steps=2, prompts_per_step=4, mini_batch_prompts=2,
                     per_device_train_batch_size=4)
-    kw = grpo_config_kwargs(cfg, tmp_path, num_processes=1, cuda=False)
+    kw = grpo_config_kwargs(cfg, tmp_path, seed=0, num_processes=1, cuda=False)
     assert kw["use_cpu"] and not kw["bf16"] and kw["report_to"] == "none"
     # 4 prompts x G=4 = 16 completions per rollout step; updates of 2 prompts = 8 completions
     assert kw["gradient_accumulation_steps"] == 2 and kw["steps_per_generation"] == 4
     assert kw["max_steps"] == 6 and kw["save_steps"] == 4  # rollout steps x 2 updates
-    args = build_grpo_config(cfg, tmp_path, num_processes=1, cuda=False)
+    args = build_grpo_config(cfg, tmp_path, seed=0, num_processes=1, cuda=False)
     assert args.generation_batch_size == 16 and args.delta == cfg.train.dual_clip
 
 
 def test_bf16_without_cuda_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="train.bf16"):
-        grpo_config_kwargs(smoke_cfg(bf16=True), tmp_path, cuda=False)
+        grpo_config_kwargs(smoke_cfg(bf16=True), tmp_path, seed=0, cuda=False)
 
 
 # --------------------------------------------------------------------------- the reward hook
@@ -160,7 +160,7 @@ def _hmpo_trainer(model_dir, train_path, out_dir, cfg, *, speed_paths: bool = Tr
 
     tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     ds, _ = load_train_dataset(train_path, tok, prompt_style="synthetic", max_prompt_length=256)
-    args = build_grpo_config(cfg, out_dir, num_processes=1, cuda=False)
+    args = build_grpo_config(cfg, out_dir, seed=0, num_processes=1, cuda=False)
     speed = dict(drop_finished_rollouts=cfg.train.drop_finished_rollouts,
                  forward_chunk_rows=cfg.train.forward_chunk_rows) if speed_paths else {}
     return HMPOTrainer(str(model_dir), get_reward("hmpo"), correct_fn=even_length_correct,
@@ -213,6 +213,27 @@ def test_hook_applies_the_named_reward_per_group(trainer, name):
     m = trainer._metrics["train"]
     assert m["hmpo/accuracy"][-1] == pytest.approx((correct == 1).mean())
     assert m["hmpo/length_median"][-1] == pytest.approx(np.median(lengths))
+
+
+@pytest.mark.parametrize("rows", [
+    0,      # no rows per chunk
+    -3,
+    2.5,    # a float would slice the batch wrongly
+    True,   # a bool is an int to Python, not a row count
+    "8",    # a string from a hand-edited config
+])
+def test_a_bad_forward_chunk_rows_fails_before_the_model_loads(rows):
+    # "no/such/model" is never opened: the check comes first
+    with pytest.raises(ValueError, match="forward_chunk_rows must be a whole number >= 1 or None"):
+        HMPOTrainer("no/such/model", get_reward("hmpo"), forward_chunk_rows=rows)
+
+
+@pytest.mark.parametrize("module", ["hmpo.training.trainer", "hmpo.training.grpo"])
+def test_doctests(module):
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(module)).failed == 0
 
 
 def test_hook_needs_id_and_answer_columns(trainer):

@@ -19,7 +19,7 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 
 from hmpo.config import ConfigError, TrainConfig, config_from_dict, load_config
-from hmpo.training.grpo import grpo_config_kwargs
+from hmpo.training.grpo_config import grpo_config_kwargs
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER_PROFILES = ("qwen3.5-9b-lora", "qwen3.5-35b-a3b", "qwen3.5-122b-a10b-zero3")
@@ -34,7 +34,7 @@ def _nproc(cfg) -> int:
 def test_paper_profile_maps_to_the_released_hyperparameters(profile, tmp_path):
     cfg = load_config(REPO / "params.yaml", profile=profile)
     p = _nproc(cfg)
-    kw = grpo_config_kwargs(cfg, tmp_path, num_processes=p, cuda=True)
+    kw = grpo_config_kwargs(cfg, tmp_path, seed=0, num_processes=p, cuda=True)
     # released: G = 10, clip 0.2 / 0.28, dual clip 10, KL 0.001, token-mean loss, lr 5e-7 const
     assert kw["num_generations"] == 10
     assert (kw["epsilon"], kw["epsilon_high"], kw["delta"]) == (0.2, 0.28, 10.0)
@@ -60,7 +60,7 @@ def test_trl_accepts_the_paper_profile_config(profile, tmp_path):
     from trl import GRPOConfig
 
     cfg = load_config(REPO / "params.yaml", profile=profile)
-    kw = grpo_config_kwargs(cfg, tmp_path, num_processes=_nproc(cfg), cuda=True)
+    kw = grpo_config_kwargs(cfg, tmp_path, seed=0, num_processes=_nproc(cfg), cuda=True)
     had_vllm = "vllm" in sys.modules
     args = GRPOConfig(**{**kw, "bf16": False, "use_cpu": True, "model_init_kwargs": None})
     assert args.use_vllm and args.steps_per_generation == kw["steps_per_generation"]
@@ -70,7 +70,7 @@ def test_trl_accepts_the_paper_profile_config(profile, tmp_path):
 
 @pytest.mark.parametrize("profile", PAPER_PROFILES)
 def test_paper_profile_lora_and_launcher(profile):
-    from hmpo.training.grpo import peft_config
+    from hmpo.training.grpo_config import peft_config
 
     cfg = load_config(REPO / "params.yaml", profile=profile)
     lora = peft_config(cfg.train)

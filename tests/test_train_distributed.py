@@ -34,13 +34,10 @@ def _worker(out: Path) -> None:
     from test_train import even_length_correct, smoke_cfg
     from transformers import AutoTokenizer
 
-    from hmpo.training.grpo import (
-        HMPOTrainer,
-        build_grpo_config,
-        completion_text,
-        load_train_dataset,
-    )
+    from hmpo.training.grpo import load_train_dataset
+    from hmpo.training.grpo_config import build_grpo_config
     from hmpo.training.rewards import get_reward
+    from hmpo.training.trainer import HMPOTrainer, completion_text
 
     torch.set_num_threads(1)
     cfg = smoke_cfg(max_steps=STEPS, prompts_per_step=N_PROMPTS, num_generations=G,
@@ -63,7 +60,8 @@ def _worker(out: Path) -> None:
 
     for name in REWARDS:
         records.clear()
-        args = build_grpo_config(cfg, out / f"ckpt-{name}", num_processes=2, cuda=False)
+        args = build_grpo_config(cfg, out / f"ckpt-{name}", seed=0, num_processes=2,
+                                 cuda=False)
         args.save_strategy = "no"
         trainer = Recording(str(out / "base"), get_reward(name), correct_fn=even_length_correct,
                             args=args, train_dataset=ds, processing_class=tok)
@@ -84,8 +82,8 @@ def _free_port() -> int:
 def test_group_rewards_match_single_process_when_groups_straddle_processes(tmp_path):
     from test_train import even_length_correct, make_tiny_run
 
-    from hmpo.training.grpo import completion_lengths
     from hmpo.training.rewards import get_reward
+    from hmpo.training.trainer import completion_lengths
 
     # 3 content tokens + pad/eos/unk: a random model stops early often, so lengths (and the
     # groups' length statistics) differ between the two halves of a split group

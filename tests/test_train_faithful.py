@@ -58,13 +58,15 @@ def test_answer_text_keeps_plain_completions():
 def test_truncated_correct_looking_rollout_gets_reward_zero(tiny, tmp_path):
     from transformers import AutoTokenizer
 
-    from hmpo.training.grpo import HMPOTrainer, build_grpo_config, load_train_dataset
+    from hmpo.training.grpo import load_train_dataset
+    from hmpo.training.grpo_config import build_grpo_config
     from hmpo.training.rewards import get_reward
+    from hmpo.training.trainer import HMPOTrainer
 
     model_dir, train = tiny
     tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     ds, _ = load_train_dataset(train, tok, prompt_style="synthetic", max_prompt_length=256)
-    args = build_grpo_config(smoke_cfg(), tmp_path, num_processes=1, cuda=False)
+    args = build_grpo_config(smoke_cfg(), tmp_path, seed=0, num_processes=1, cuda=False)
     t = HMPOTrainer(str(model_dir), get_reward("grpo"), correct_fn=_gold_in, args=args,
                     train_dataset=ds, processing_class=tok)
     t.model.train()
@@ -118,10 +120,10 @@ def test_evaluation_counts_a_truncated_correct_looking_sample_wrong(tmp_path, mo
 def test_paper_grpo_config_sets_the_released_behaviour_explicitly(profile, tmp_path):
     from trl import GRPOConfig
 
-    from hmpo.training.grpo import RELEASED_GRPO_FIELDS, grpo_config_kwargs
+    from hmpo.training.grpo_config import RELEASED_GRPO_FIELDS, grpo_config_kwargs
 
     cfg = load_config(REPO / "params.yaml", profile=profile)
-    kw = grpo_config_kwargs(cfg, tmp_path, num_processes=8, cuda=True)
+    kw = grpo_config_kwargs(cfg, tmp_path, seed=0, num_processes=8, cuda=True)
     # TRL 1.16's defaults are True for both; the released verl run has neither
     assert GRPOConfig.__dataclass_fields__["vllm_importance_sampling_correction"].default is True
     assert GRPOConfig.__dataclass_fields__["use_bias_correction_kl"].default is True
@@ -147,8 +149,10 @@ def test_evaluation_stops_on_the_eos_ids_training_stops_on(tiny, tmp_path):
 
     from hmpo.models.generate import eos_token_ids, sample
     from hmpo.models.model import load_model
-    from hmpo.training.grpo import HMPOTrainer, build_grpo_config, load_train_dataset
+    from hmpo.training.grpo import load_train_dataset
+    from hmpo.training.grpo_config import build_grpo_config
     from hmpo.training.rewards import get_reward
+    from hmpo.training.trainer import HMPOTrainer
 
     model_dir, train = tiny
     model, tok = load_model(model_dir)
@@ -161,8 +165,8 @@ def test_evaluation_stops_on_the_eos_ids_training_stops_on(tiny, tmp_path):
     tok2 = AutoTokenizer.from_pretrained(tmp_path / "m", padding_side="left")
     ds, _ = load_train_dataset(train, tok2, prompt_style="synthetic", max_prompt_length=256)
     t = HMPOTrainer(str(tmp_path / "m"), get_reward("grpo"), correct_fn=_gold_in,
-                    args=build_grpo_config(smoke_cfg(), tmp_path / "o", num_processes=1,
-                                           cuda=False),
+                    args=build_grpo_config(smoke_cfg(), tmp_path / "o", seed=0,
+                                           num_processes=1, cuda=False),
                     train_dataset=ds, processing_class=tok2)
     assert eos_token_ids(tok, model) == list(t.eos_token_ids)
     # forced to emit `extra` first: evaluation must stop there, finished, one token
@@ -283,10 +287,11 @@ def test_multistage_stages_restart_when_config_or_base_model_changes(tmp_path):
     out = tmp_path / "out"
 
     def run(cfg, mdir):
-        sample_stage(cfg, model_dir=mdir, train_path=train, sample_dir=out / SAMPLE_DIR,
-                     correct_fn=even_length_correct, progress=False)
-        return sft_stage(cfg, model_dir=mdir, train_path=train, sample_dir=out / SAMPLE_DIR,
-                         sft_dir=out / SFT_DIR, progress=False)
+        sample_stage(cfg, seed=0, model_dir=mdir, train_path=train,
+                     sample_dir=out / SAMPLE_DIR, correct_fn=even_length_correct,
+                     progress=False)
+        return sft_stage(cfg, seed=0, model_dir=mdir, train_path=train,
+                         sample_dir=out / SAMPLE_DIR, sft_dir=out / SFT_DIR, progress=False)
 
     first = run(_stage_cfg(), model_dir)
     again = run(_stage_cfg(), model_dir)  # same config and model: reused, same recorded cost
@@ -336,7 +341,7 @@ def test_multistage_samples_only_the_prompts_hmpo_trains_on(tmp_path):
 
     model_dir, train = make_tiny_run(tmp_path / "a", n_train=32)
     cfg = _stage_cfg()  # 2 steps x 2 prompts of a 32-prompt training set
-    cost = sample_stage(cfg, model_dir=model_dir, train_path=train,
+    cost = sample_stage(cfg, seed=0, model_dir=model_dir, train_path=train,
                         sample_dir=tmp_path / SAMPLE_DIR, correct_fn=even_length_correct,
                         progress=False)
     assert cost["n_problems"] == 4 and cost["n_train_prompts"] == 32
@@ -353,7 +358,7 @@ def test_multistage_sft_of_a_pretrained_lora_model_goes_through_sfttrainer(tiny,
     cfg = dataclasses.replace(cfg, base_model=dataclasses.replace(
         cfg.base_model, kind="pretrained", name_or_path=str(model_dir), sft_batch_size=2))
     pairs = [{"prompt": "Q: s1=2 o1+3 e4", "completion": " o1+3 s1=5\nA: 5"}] * 4
-    info = sft_pairs(cfg, model_dir=model_dir, pairs=pairs, sft_dir=tmp_path / "sft",
+    info = sft_pairs(cfg, seed=0, model_dir=model_dir, pairs=pairs, sft_dir=tmp_path / "sft",
                      progress=False)
     assert info["trainer"] == "trl.SFTTrainer"
     base = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
@@ -367,8 +372,8 @@ def test_tiny_multistage_sft_keeps_its_fast_path(tiny, tmp_path):
 
     model_dir, _ = tiny
     pairs = [{"prompt": "Q: s1=2 o1+3 e4", "completion": " o1+3 s1=5\nA: 5"}] * 4
-    info = sft_pairs(smoke_cfg(multistage_sft_steps=2), model_dir=model_dir, pairs=pairs,
-                     sft_dir=tmp_path / "sft", progress=False)
+    info = sft_pairs(smoke_cfg(multistage_sft_steps=2), seed=0, model_dir=model_dir,
+                     pairs=pairs, sft_dir=tmp_path / "sft", progress=False)
     assert info["trainer"] == "hmpo.models.sft.sft_train"
 
 

@@ -4,8 +4,8 @@ The paper's fixed-budget ablation uses one hand-picked T (10,000 tokens). Which 
 against a single fixed T depends on where T lies, so the pipeline sweeps T instead: the
 budgets are percentiles (``base_model.budget_percentiles``, default 25/50/75) of the lengths
 of the base model's **correct** responses on training prompts. Correct ones only: the median
-of *all* responses is pulled down by short wrong answers (NOTES.md: it sat below the minimal
-trace of the harder problems and collapsed the policy to guessing).
+of *all* responses is pulled down by short wrong answers (../shared/NOTES.md: it sat below the
+minimal trace of the harder problems and collapsed the policy to guessing).
 
 The base_model stage samples ``base_model.n_budget_problems`` training prompts x
 ``base_model.n_eval_samples`` completions at the evaluation temperature and writes
@@ -15,7 +15,8 @@ The base_model stage samples ``base_model.n_budget_problems`` training prompts x
      "n_samples": 800, "n_correct": 690, "correct_share": 0.8625, ...}
 
 and ``methods.<m>.budget_percentile: 25`` makes every training entry point
-(hmpo.config.resolve_method) use ``p25`` as that method's ``fixed_budget_tokens``.
+(:func:`hmpo.training.methods.resolve_method`) use ``p25`` as that method's
+``fixed_budget_tokens``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hmpo.paths import budgets_file
+from hmpo.paths import base_model_dir, budgets_file, data_file
 
 
 def fixed_budgets(lengths: Sequence[float], correct: Sequence[bool],
@@ -56,14 +57,16 @@ def fixed_budgets(lengths: Sequence[float], correct: Sequence[bool],
     return out
 
 
-def measure_budgets(cfg: Any, model_dir: str | Path = "models/base",
-                    train_path: str | Path = "data/processed/train.jsonl", *,
-                    out_path: str | Path = "results/base_model/budgets.json",
+def measure_budgets(cfg: Any, model_dir: str | Path | None = None,
+                    train_path: str | Path | None = None, *,
+                    out_path: str | Path | None = None,
                     progress: bool = True) -> dict[str, Any]:
     """Sample the base model on training prompts, derive the budgets, write budgets.json.
 
-    Lengths count every generated token, EOS included (``train.count_eos_in_length``, as the
-    rewards count them); a response that hit the length cap counts as wrong.
+    Defaults (:mod:`hmpo.paths`): ``models/base``, ``data/processed/train.jsonl`` and
+    ``results/base_model/budgets.json``. Lengths count every generated token, EOS included
+    (``train.count_eos_in_length``, as the rewards count them); a response that hit the
+    length cap counts as wrong.
     """
     import torch
 
@@ -73,6 +76,9 @@ def measure_budgets(cfg: Any, model_dir: str | Path = "models/base",
     from hmpo.task.prompts import build_prompt, rollout_verdict
     from hmpo.task.verify import verify
 
+    model_dir = base_model_dir() if model_dir is None else model_dir
+    train_path = data_file("train") if train_path is None else train_path
+    out_path = budgets_file() if out_path is None else out_path
     b, ev = cfg.base_model, cfg.evaluate
     records = read_records(train_path)[:b.n_budget_problems]
     if not records:

@@ -160,9 +160,13 @@ def sample_ids(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
                ) -> list[list[int]]:
     """Plain temperature sampling with a KV cache in which finished rows leave the batch.
 
-    ``input_ids``/``attention_mask`` are a left-padded batch of prompts. Returns, per row,
-    the generated ids up to and including the first id in ``eos_token_ids`` (all
-    ``max_new_tokens`` ids when none came): what TRL keeps of ``model.generate``'s output.
+    ``input_ids``/``attention_mask`` are a left-padded batch of prompts, shape
+    ``(rows, prompt length)``, every row's last column a prompt token (the next token is
+    drawn from there). Returns, per row, the generated ids up to and including the first id
+    in ``eos_token_ids`` (all ``max_new_tokens`` ids when none came): what TRL keeps of
+    ``model.generate``'s output. The trainer calls it on TRL's padded prompts
+    (:class:`hmpo.training.trainer.HMPOTrainer`); the arguments are checked here, since it
+    is not reached through :func:`sample`'s checks.
 
     The distribution is ``model.generate``'s with ``do_sample=True, top_k=0, top_p=1``: at
     each step the next id of every unfinished row is drawn from softmax(logits / temperature)
@@ -174,12 +178,8 @@ def sample_ids(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
     draws consume the global torch RNG (seed it for reproducible output), but not in
     ``generate``'s order, so the samples are equal in distribution, not id for id.
     """
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 (sampling), got {temperature}")
-    if not eos_token_ids:
-        raise ValueError("eos_token_ids: need at least one id")
+    _check_sample_ids_args(input_ids, attention_mask, max_new_tokens, eos_token_ids,
+                           temperature)
     n = input_ids.shape[0]
     out: list[list[int]] = [[] for _ in range(n)]
     if n == 0:
@@ -193,7 +193,7 @@ def sample_ids(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
                 use_cache=True, logits_to_keep=1)
     cache, logits = res.cache, res.logits[:, -1]
     last = positions[:, -1]
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         probs = torch.softmax(logits.float() / temperature, dim=-1)
         nxt = torch.multinomial(probs, num_samples=1)[:, 0]
         for row, tok in zip(alive.tolist(), nxt.tolist(), strict=True):
@@ -205,14 +205,35 @@ def sample_ids(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
             idx = keep.nonzero()[:, 0]
             alive, nxt, mask, last = alive[idx], nxt[idx], mask[idx], last[idx]
             cache.reorder_cache(idx)
-        if len(out[int(alive[0])]) == max_new_tokens:
-            break
+        if step == max_new_tokens - 1:  # the live rows hold max_new_tokens ids each
+            break  # (the length cap): no forward pass for a token that is never drawn
         mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
         last = last + 1
         res = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None],
                     cache=cache, use_cache=True)
         cache, logits = res.cache, res.logits[:, -1]
     return out
+
+
+def _check_sample_ids_args(input_ids: Any, attention_mask: Any, max_new_tokens: int,
+                           eos_token_ids: list[int], temperature: float) -> None:
+    """:func:`sample_ids`' argument checks: clear errors instead of wrong samples."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (sampling), got {temperature}")
+    if not eos_token_ids:
+        raise ValueError("eos_token_ids: need at least one id")
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+        raise ValueError("input_ids must be a 2-d tensor (rows, prompt length), got "
+                         f"{getattr(input_ids, 'shape', type(input_ids).__name__)}")
+    if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != input_ids.shape:
+        raise ValueError("attention_mask must be a tensor of input_ids' shape "
+                         f"{tuple(input_ids.shape)}, got "
+                         f"{getattr(attention_mask, 'shape', type(attention_mask).__name__)}")
+    if input_ids.shape[0] and (input_ids.shape[1] == 0 or not bool(attention_mask[:, -1].all())):
+        raise ValueError("attention_mask: the prompts must be left-padded, each row ending on "
+                         "a prompt token (a right-padded row would continue from its padding)")
 
 
 def vllm_engine_kwargs(cfg: Any) -> dict[str, Any]:

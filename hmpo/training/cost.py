@@ -1,8 +1,8 @@
 """Machine cost of a training run: what is counted, and how.
 
 Every trained method reports ``wall_s``, ``cpu_s`` and ``device_s`` in
-``results/train/<method>/metrics.json``; the multi-stage baseline sums its stages. The
-device-seconds are the accelerator-seconds the paper's cost claim compares:
+``results/train/<method>/seed<s>/metrics.json``; the multi-stage baseline sums its stages.
+The device-seconds are the accelerator-seconds the paper's cost claim compares:
 
     device_s = wall_s x (training processes + GPUs of a separate rollout server)
 

@@ -1,8 +1,8 @@
 """Fingerprints of persisted stage outputs, so a rerun never resumes someone else's work.
 
-A training output (``models/<method>/`` checkpoints, the multi-stage baseline's SFT model
-``models/<method>/sft/``) may outlive the config that made it: DVC keeps ``persist: true``
-outputs, and a killed run leaves checkpoints. Each such folder carries
+A training output (a run's checkpoints in ``models/<method>/seed<s>/``, the multi-stage
+baseline's SFT model in its ``sft/``) may outlive the config that made it: DVC keeps
+``persist: true`` outputs, and a killed run leaves checkpoints. Each such folder carries
 ``hmpo_fingerprint.json``: a hash of what made it (the config values that matter, the base
 model's files, the training data). :func:`reuse_or_reset` compares it with the current one
 and, on a mismatch, deletes the folder and says so, so the stage starts over.

@@ -2,14 +2,15 @@
 
 Multi-stage CoT-compression pipelines (distill, then SFT, then RL) are what HMPO's single RL
 stage is compared against in machine-seconds (HMPO_SPEC.md, "Claim"). This module runs one;
-it sits *above* the GRPO trainer it reuses (:mod:`hmpo.training.grpo`):
+it sits *above* the GRPO run it reuses (:mod:`hmpo.training.grpo`):
 
 1. **sample** the base model on **the prompts HMPO trains on**: the first
    ``train.max_steps x train.prompts_per_step`` prompts in the order TRL's sampler draws
    them for the same seed (:func:`hmpo.training.grpo.grpo_prompt_order`; one epoch when
    ``max_steps`` is -1), ``train.multistage_samples`` completions each, through the
-   evaluation's generation backend (:func:`hmpo.models.generate.sample`: transformers on CPU, vLLM
-   on GPUs with the profile's tensor parallelism), temperature ``train.temperature``, at most
+   evaluation's generation backend (:func:`hmpo.models.generate.sample`: transformers on
+   CPU, vLLM on GPUs with the profile's tensor parallelism), temperature
+   ``train.temperature``, at most
    ``train.max_completion_length`` tokens. Sampling the whole training set instead would
    charge the baseline for data HMPO never sees (issue #11);
 2. **select** the shortest *correct* completion of each problem, with training's verdict
@@ -18,45 +19,49 @@ it sits *above* the GRPO trainer it reuses (:mod:`hmpo.training.grpo`):
    (if none is solved, SFT is skipped with a warning and RL starts from the base);
 3. **SFT** on those pairs, ``train.multistage_sft_steps`` steps at ``train.multistage_sft_lr``,
    batch ``base_model.sft_batch_size``, warm-up a tenth of the steps, cosine to 0:
-   the tiny model through its own fast loop (:func:`hmpo.models.sft.sft_train`), every other model
-   through TRL's ``SFTTrainer`` with the RL stage's LoRA, precision and accelerate/DeepSpeed
+   the tiny model through its own fast loop (:func:`hmpo.models.sft.sft_train`), every other
+   model through TRL's ``SFTTrainer`` with the RL stage's LoRA, precision and accelerate/DeepSpeed
    launch (:func:`sft_pairs`);
 4. **GRPO** (the method's reward, plain ``grpo`` in params.yaml) from the SFT model with the
    same trainer and settings as every other method (:func:`hmpo.training.grpo.run_grpo`).
 
-Each stage's wall, CPU and device seconds are recorded and summed into
-``results/train/<method>/metrics.json`` (``stages`` and the totals ``wall_s``, ``cpu_s``,
-``device_s``), so it compares directly with an HMPO run's metrics.json. The sample and SFT
-outputs (``models/<method>/sample/``, ``models/<method>/sft/``) carry a fingerprint of the
-config and base model that made them (:mod:`hmpo.training.fingerprint`): a rerun with other settings
-starts them over instead of reusing them.
+Each stage's wall, CPU and device seconds are recorded and summed into the run's
+``metrics.json`` (``results/train/<method>/seed<s>/`` in the pipeline; ``stages`` and the
+totals ``wall_s``, ``cpu_s``, ``device_s``), so it compares directly with an HMPO run's
+metrics.json. The sample and SFT outputs (``sample/`` and ``sft/`` inside the run's model
+folder, ``models/<method>/seed<s>/``) carry a fingerprint of the config, seed and base model
+that made them (:mod:`hmpo.training.fingerprint`): a rerun with other settings starts them
+over instead of reusing them.
 
-Run (the train stage calls :func:`hmpo.training.methods.train_method`)::
+Every stage takes the run's training seed (``seed``): the prompt order it samples, the
+sampling and the SFT use it, as the RL stage does. Run it through the one training entry point
+(the train stage calls :func:`hmpo.training.methods.train_method` the same way)::
 
-    python -m hmpo.training.multistage --method multistage
+    python -m hmpo.training.methods --method multistage            # models/multistage/seed0
 
 On GPUs, sampling runs in one process (vLLM shards the model itself), then SFT and RL under
-the training launch::
+the training launch (``--until`` stops after that stage)::
 
-    python -m hmpo.training.multistage --method multistage --until sample --profile <profile>
-    accelerate launch --config_file <cfg> -m hmpo.training.multistage --until sft --profile <p>
-    accelerate launch --config_file <cfg> -m hmpo.training.multistage --profile <p>
+    python -m hmpo.training.methods --method multistage --until sample --profile <p>
+    accelerate launch --config_file <cfg> -m hmpo.training.methods --method multistage \\
+        --until sft --profile <p>
+    accelerate launch --config_file <cfg> -m hmpo.training.methods --method multistage \\
+        --profile <p>
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from hmpo.config import Config, load_config, write_resolved
+from hmpo.config import Config
 from hmpo.task.prompts import rollout_verdict
 from hmpo.training.cost import cpu_seconds
 from hmpo.training.fingerprint import (
@@ -66,18 +71,19 @@ from hmpo.training.fingerprint import (
     write_fingerprint,
 )
 from hmpo.training.grpo import (
-    default_correct_fn,
     grpo_prompt_order,
     load_train_dataset,
-    peft_config,
     run_grpo,
-    training_seed,
+    save_final_model,
+    write_run_config,
 )
-from hmpo.training.rewards import Reward, get_reward
+from hmpo.training.grpo_config import peft_config
+from hmpo.training.rewards import Reward
+from hmpo.training.trainer import CorrectFn, default_correct_fn
 
-CorrectFn = Callable[[str, str], bool]
-SAMPLE_DIR = "sample"  # models/<method>/sample: the chosen SFT pairs and the sampling cost
-SFT_DIR = "sft"  # models/<method>/sft: the SFT stage's model (the RL stage starts from it)
+SAMPLE_DIR = "sample"  # <run's model folder>/sample: the chosen SFT pairs, the sampling cost
+SFT_DIR = "sft"  # <run's model folder>/sft: the SFT stage's model (the RL stage starts from it)
+UNTIL = ("sample", "sft", "rl")  # the stages run_multistage can stop after
 STAGE_COST_FILE = "hmpo_stage_cost.json"  # in each stage dir: that stage's seconds
 PAIRS_FILE = "sft_pairs.jsonl"
 
@@ -112,29 +118,31 @@ def shortest_correct(records: Sequence[dict], completions: Sequence[Sequence[Any
     return out
 
 
-def budget_prompts(cfg: Config, dataset) -> list[int]:
-    """Rows of the RL training set the baseline samples: the ones GRPO draws (in its order)."""
+def budget_prompts(cfg: Config, dataset, *, seed: int) -> list[int]:
+    """Rows of the RL training set the baseline samples: the ones GRPO draws (in its order)
+    in the run of training seed ``seed``."""
     t = cfg.train
-    return grpo_prompt_order(len(dataset), seed=training_seed(cfg),
+    return grpo_prompt_order(len(dataset), seed=seed,
                              prompts_per_step=t.prompts_per_step, n_steps=t.max_steps,
                              shuffle=t.shuffle_dataset)
 
 
-def _stage_payload(cfg: Config, model_dir: str | Path, train_path: str | Path) -> dict:
+def _stage_payload(cfg: Config, model_dir: str | Path, train_path: str | Path, *,
+                   seed: int) -> dict:
     """What makes the sample and SFT stages' outputs (their fingerprint)."""
     t, b = cfg.train, cfg.base_model
     keys = ("multistage_samples", "multistage_sft_steps", "multistage_sft_lr", "temperature",
             "max_completion_length", "max_prompt_length", "max_steps", "prompts_per_step",
             "shuffle_dataset", "use_lora", "lora_r", "lora_alpha", "lora_dropout",
             "lora_target_modules", "bf16", "gradient_checkpointing")
-    return {"train": {k: getattr(t, k) for k in keys}, "seed": training_seed(cfg),
+    return {"train": {k: getattr(t, k) for k in keys}, "seed": seed,
             "base_model": {"kind": b.kind, "prompt_style": b.prompt_style,
                            "sft_batch_size": b.sft_batch_size},
             "backend": cfg.evaluate.backend, "model": path_fingerprint(model_dir),
             "train_data": path_fingerprint(train_path)}
 
 
-def sample_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
+def sample_stage(cfg: Config, *, seed: int, model_dir: str | Path, train_path: str | Path,
                  sample_dir: str | Path, correct_fn: CorrectFn | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """Stages 1-2: sample the budget's prompts, keep each one's shortest correct completion.
@@ -149,7 +157,7 @@ def sample_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
     from hmpo.models.model import load_model
 
     sample_dir = Path(sample_dir)
-    payload = _stage_payload(cfg, model_dir, train_path)
+    payload = _stage_payload(cfg, model_dir, train_path, seed=seed)
     if reuse_or_reset(sample_dir, payload, what="multistage sample") and \
             (sample_dir / STAGE_COST_FILE).is_file():
         return json.loads((sample_dir / STAGE_COST_FILE).read_text())
@@ -165,11 +173,11 @@ def sample_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
         model, tok = load_model(model_dir)
     dataset, _ = load_train_dataset(train_path, tok, prompt_style=cfg.base_model.prompt_style,
                                     max_prompt_length=t.max_prompt_length)
-    rows = [dataset[i] for i in budget_prompts(cfg, dataset)]
+    rows = [dataset[i] for i in budget_prompts(cfg, dataset, seed=seed)]
     prompts = [r["prompt"] for r in rows]
     samples = sample(model, tok, prompts, n=t.multistage_samples,
                      max_new_tokens=t.max_completion_length, temperature=t.temperature,
-                     seed=training_seed(cfg), batch_size=cfg.evaluate.batch_size,
+                     seed=seed, batch_size=cfg.evaluate.batch_size,
                      progress=progress, backend=backend,
                      vllm_kwargs=vllm_engine_kwargs(cfg) if backend == "vllm" else None)
     chosen = shortest_correct(rows, samples, correct_fn, prompts)
@@ -199,7 +207,7 @@ def sample_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
 
 
 def _sft_tiny(cfg: Config, model_dir: Path, pairs: list[dict], sft_dir: Path,
-              progress: bool) -> dict[str, Any]:
+              progress: bool, seed: int) -> dict[str, Any]:
     """The tiny model's fast path: its own prompt-masked SFT loop, one process."""
     from hmpo.models.model import load_model, save_model
     from hmpo.models.sft import encode_examples, sft_train
@@ -210,21 +218,19 @@ def _sft_tiny(cfg: Config, model_dir: Path, pairs: list[dict], sft_dir: Path,
     steps = t.multistage_sft_steps
     log = sft_train(model, tok, examples, steps=steps, lr=t.multistage_sft_lr,
                     batch_size=cfg.base_model.sft_batch_size, warmup_steps=max(1, steps // 10),
-                    seed=training_seed(cfg), progress=progress)
+                    seed=seed, progress=progress)
     save_model(model, tok, sft_dir)
-    return {"trainer": "hmpo.models.sft.sft_train", "final_loss": log[-1]["loss"] if log else None,
-            "num_processes": 1}
+    return {"trainer": "hmpo.models.sft.sft_train",
+            "final_loss": log[-1]["loss"] if log else None, "num_processes": 1}
 
 
 def _sft_trl(cfg: Config, model_dir: Path, pairs: list[dict], sft_dir: Path,
-             progress: bool) -> dict[str, Any]:
+             progress: bool, seed: int) -> dict[str, Any]:
     """Pretrained models: TRL's SFTTrainer with the RL stage's LoRA, precision and launch."""
     import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
-
-    from hmpo.training.grpo import _save_final_model
 
     t = cfg.train
     steps = t.multistage_sft_steps
@@ -237,7 +243,7 @@ def _sft_trl(cfg: Config, model_dir: Path, pairs: list[dict], sft_dir: Path,
         max_length=t.max_prompt_length + t.max_completion_length,
         bf16=t.bf16, use_cpu=not cuda, activation_checkpointing=t.gradient_checkpointing,
         model_init_kwargs={"dtype": "bfloat16" if t.bf16 else "float32"},
-        seed=training_seed(cfg), save_strategy="no", report_to="none", logging_steps=1,
+        seed=seed, save_strategy="no", report_to="none", logging_steps=1,
         disable_tqdm=not progress, dataloader_num_workers=0,
     )
     tok = AutoTokenizer.from_pretrained(str(model_dir))
@@ -246,34 +252,34 @@ def _sft_trl(cfg: Config, model_dir: Path, pairs: list[dict], sft_dir: Path,
     trainer = SFTTrainer(str(model_dir), args=args, train_dataset=data, processing_class=tok,
                          peft_config=peft_config(t))
     trainer.train()
-    _save_final_model(trainer, tok, sft_dir, use_lora=t.use_lora)
+    save_final_model(trainer, tok, sft_dir, use_lora=t.use_lora)
     losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
     return {"trainer": "trl.SFTTrainer", "final_loss": losses[-1] if losses else None,
             "num_processes": trainer.accelerator.num_processes}
 
 
-def sft_pairs(cfg: Config, *, model_dir: str | Path, pairs: list[dict], sft_dir: str | Path,
-              progress: bool = True) -> dict[str, Any]:
+def sft_pairs(cfg: Config, *, seed: int, model_dir: str | Path, pairs: list[dict],
+              sft_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     """SFT ``model_dir`` on prompt/completion ``pairs``; save a plain model folder to ``sft_dir``.
 
     One interface, two implementations: the tiny model (``base_model.kind: tiny``) keeps its
     own loop (faster than a Trainer on a 0.5M-parameter model); every other model goes
     through TRL's ``SFTTrainer`` with ``train.use_lora``/``lora_*``, ``bf16`` and gradient
-    checkpointing of the RL stage, under the same accelerate/DeepSpeed launch. Returns
-    ``{"trainer", "final_loss", "num_processes"}``.
+    checkpointing of the RL stage, under the same accelerate/DeepSpeed launch. ``seed``: the
+    training seed. Returns ``{"trainer", "final_loss", "num_processes"}``.
     """
     fn = _sft_tiny if cfg.base_model.kind == "tiny" else _sft_trl
-    return fn(cfg, Path(model_dir), pairs, Path(sft_dir), progress)
+    return fn(cfg, Path(model_dir), pairs, Path(sft_dir), progress, seed)
 
 
-def sft_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
+def sft_stage(cfg: Config, *, seed: int, model_dir: str | Path, train_path: str | Path,
               sample_dir: str | Path, sft_dir: str | Path, progress: bool = True
               ) -> dict[str, Any]:
     """Stage 3: SFT on the sample stage's pairs (or copy the base when none); reused if current."""
     import shutil
 
     sample_dir, sft_dir = Path(sample_dir), Path(sft_dir)
-    payload = _stage_payload(cfg, model_dir, train_path)
+    payload = _stage_payload(cfg, model_dir, train_path, seed=seed)
     # under a multi-process launch every rank reads the fingerprint; only rank 0 deletes
     if fingerprint_matches(sft_dir, payload) and (sft_dir / STAGE_COST_FILE).is_file():
         return json.loads((sft_dir / STAGE_COST_FILE).read_text())
@@ -283,7 +289,7 @@ def sft_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
              if line.strip()]
     wall0, cpu0 = time.time(), cpu_seconds()
     if pairs:
-        info = sft_pairs(cfg, model_dir=model_dir, pairs=pairs, sft_dir=sft_dir,
+        info = sft_pairs(cfg, seed=seed, model_dir=model_dir, pairs=pairs, sft_dir=sft_dir,
                          progress=progress)
     else:  # nothing solved (e.g. the smoke profile's barely trained base): RL starts from the base
         warnings.warn("multistage: the base model solved none of the sampled training "
@@ -301,29 +307,42 @@ def sft_stage(cfg: Config, *, model_dir: str | Path, train_path: str | Path,
     return cost
 
 
-def run_multistage(cfg: Config, method: str, reward: Reward, *, model_dir: str | Path,
-                   train_path: str | Path, out_dir: str | Path, results_dir: str | Path,
-                   correct_fn: CorrectFn | None = None,
-                   callbacks: Sequence[TrainerCallback] = (),
-                   progress: bool = True) -> dict[str, Any]:
+def run_multistage(cfg: Config, method: str, reward: Reward, *, seed: int,
+                   model_dir: str | Path, train_path: str | Path, out_dir: str | Path,
+                   results_dir: str | Path, correct_fn: CorrectFn | None = None,
+                   callbacks: Sequence[TrainerCallback] = (), progress: bool = True,
+                   until: str = "rl") -> dict[str, Any]:
     """All four stages; returns (and writes) ``results_dir/metrics.json`` with summed costs.
 
+    ``cfg`` is the method's resolved config, ``seed`` the training seed of every stage.
     `callbacks` go to the RL stage's trainer; ``progress`` shows (or not) every stage's bars.
+    ``until="sample"`` or ``"sft"`` stops after that stage and returns its cost record (its
+    outputs are reused by the next call): sampling runs in one process before a
+    multi-process launch of the rest.
     """
+    if until not in UNTIL:
+        raise ValueError(f"until: expected one of {', '.join(UNTIL)}, got {until!r}")
     out_dir, results_dir = Path(out_dir), Path(results_dir)
     sample_dir, sft_dir = out_dir / SAMPLE_DIR, out_dir / SFT_DIR
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (sample_dir / STAGE_COST_FILE).is_file():
+    multi_process = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if until != "sample" and multi_process and not (sample_dir / STAGE_COST_FILE).is_file():
         raise ValueError(f"out_dir: {sample_dir} has no finished sample stage; under a "
-                         f"multi-process launch run `python -m hmpo.training.multistage --method {method} "
-                         "--until sample` in one process first")
-    write_resolved(cfg, results_dir)
-    pre = sample_stage(cfg, model_dir=model_dir, train_path=train_path, sample_dir=sample_dir,
-                       correct_fn=correct_fn, progress=progress)
-    sft = sft_stage(cfg, model_dir=model_dir, train_path=train_path, sample_dir=sample_dir,
-                    sft_dir=sft_dir, progress=progress)
-    rl = run_grpo(cfg, reward, model_dir=sft_dir, train_path=train_path, out_dir=out_dir,
-                  results_dir=results_dir, method=method, correct_fn=correct_fn,
-                  callbacks=callbacks, progress=progress, keep=(SAMPLE_DIR, SFT_DIR))
+                         "multi-process launch run `python -m hmpo.training.methods --method "
+                         f"{method} --until sample` in one process first")
+    if until == "rl":
+        write_run_config(cfg, results_dir, seed=seed)
+    pre = sample_stage(cfg, seed=seed, model_dir=model_dir, train_path=train_path,
+                       sample_dir=sample_dir, correct_fn=correct_fn, progress=progress)
+    if until == "sample":
+        return pre
+    sft = sft_stage(cfg, seed=seed, model_dir=model_dir, train_path=train_path,
+                    sample_dir=sample_dir, sft_dir=sft_dir, progress=progress)
+    if until == "sft":
+        return sft
+    rl = run_grpo(cfg, reward, seed=seed, model_dir=sft_dir, train_path=train_path,
+                  out_dir=out_dir, results_dir=results_dir, method=method,
+                  correct_fn=correct_fn, callbacks=callbacks, progress=progress,
+                  keep=(SAMPLE_DIR, SFT_DIR))
     stages = {"sample": pre["sample"], "sft": sft["sft"],
               "rl": {"wall_s": rl["wall_s"], "cpu_s": rl["cpu_s"], "device_s": rl["device_s"]}}
     metrics = dict(rl)
@@ -340,36 +359,3 @@ def run_multistage(cfg: Config, method: str, reward: Reward, *, model_dir: str |
         text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
         (results_dir / "metrics.json").write_text(text)
     return metrics
-
-
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description="The multi-stage baseline (sample, SFT, GRPO).")
-    p.add_argument("--method", default="multistage", help="a `methods` key with multistage: true")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--profile", default=None)
-    p.add_argument("--model-dir", default="models/base")
-    p.add_argument("--train-path", default="data/processed/train.jsonl")
-    p.add_argument("--until", choices=("sample", "sft", "rl"), default="rl",
-                   help="stop after this stage (`sample` in one process before a GPU launch)")
-    a = p.parse_args(argv)
-    from hmpo.training.methods import resolve_method  # interim: the CLI moves to methods
-    cfg = load_config(a.params, profile=a.profile)
-    m = cfg.methods.get(a.method)
-    if m is None or not m.multistage:
-        raise ValueError(f"method: {a.method!r} is not a multistage method in {a.params}")
-    cfg = resolve_method(cfg, a.method)  # its RL steps (steps_factor), as in the pipeline
-    m = cfg.methods[a.method]
-    out_dir = Path("models") / a.method
-    if a.until == "sample":
-        return sample_stage(cfg, model_dir=a.model_dir, train_path=a.train_path,
-                            sample_dir=out_dir / SAMPLE_DIR)
-    if a.until == "sft":
-        return sft_stage(cfg, model_dir=a.model_dir, train_path=a.train_path,
-                         sample_dir=out_dir / SAMPLE_DIR, sft_dir=out_dir / SFT_DIR)
-    return run_multistage(cfg, a.method, get_reward(m.reward, **m.params), model_dir=a.model_dir,
-                          train_path=a.train_path, out_dir=out_dir,
-                          results_dir=Path("results/train") / a.method)
-
-
-if __name__ == "__main__":
-    main()

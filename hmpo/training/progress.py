@@ -1,10 +1,10 @@
 """Progress of a job that may run in another process, for the one bar a notebook shows.
 
-A stage runs its seeds' jobs through :func:`hmpo.pipeline.runs.run_jobs`, in this process or in
+A stage runs its seeds' jobs through :func:`hmpo.pipeline.pool.run_jobs`, in this process or in
 worker processes. Inside a job, code reports work done with :func:`advance` (the trainer does
-so once per rollout step, :class:`hmpo.training.grpo.StepProgress`); ``run_jobs`` points the sink at
-its progress bar (one process) or at a queue the parent drains into that bar (workers). With
-no sink (a job called directly, a test) :func:`advance` does nothing.
+so once per rollout step, :class:`hmpo.training.callbacks.StepProgress`); ``run_jobs`` points
+the sink at its progress bar (one process) or at a queue the parent drains into that bar
+(workers). With no sink (a job called directly, a test) :func:`advance` does nothing.
 
 Each job's console output goes to its own log file (:func:`output_to`), so the notebook shows
 one bar per stage, not the interleaved per-step prints of three trainers.
