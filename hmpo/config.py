@@ -13,11 +13,14 @@ they only run on GPUs.
 
 Unknown keys, wrong types and impossible combinations fail with `ConfigError` whose message
 names the dotted key (e.g. ``train.num_generations``), before any expensive work.
+
+Here: the schema (a dataclass per section), loading and merging, validation and provenance.
+How long a method trains and with which budget is :mod:`hmpo.training.methods`'s; where each
+stage writes, :mod:`hmpo.paths`'s.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import types
@@ -77,7 +80,8 @@ class GymConfig:
 
 @dataclass
 class BenchmarksConfig:
-    """Real benchmarks (hmpo.task.benchmarks). `local_dir` = a folder of local copies, else the hub."""
+    """Real benchmarks (hmpo.task.benchmarks): `local_dir` = a folder of local copies, else the
+    hub."""
 
     # any of hmpo.task.benchmarks.BENCHMARKS (e.g. also gpqa_diamond, livecodebench, ifeval: hub)
     names: list[str] = field(
@@ -127,13 +131,13 @@ class BaseModelConfig:
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
     sft_warmup_steps: int = 50
-    # second SFT phase (hmpo.models.sft): `sft_mix_steps` steps at peak lr `sft_mix_lr` on traces of
-    # which data.synthetic.early_share answer early; 0 = one phase (verbose traces only)
+    # second SFT phase (hmpo.models.sft): `sft_mix_steps` steps at peak lr `sft_mix_lr` on traces
+    # of which data.synthetic.early_share answer early; 0 = one phase (verbose traces only)
     sft_mix_steps: int = 0
     sft_mix_lr: float = 1e-3
-    # torch threads of the SFT's forward passes (hmpo.models.sft.sft_train): the stage runs alone, and
-    # the tiny model's forward gives the same bits at any thread count, its backward does not
-    # (so the backward keeps the top-level `threads`). 1 = one thread throughout
+    # torch threads of the SFT's forward passes (hmpo.models.sft.sft_train): the stage runs
+    # alone, and the tiny model's forward gives the same bits at any thread count, its backward
+    # does not (so the backward keeps the top-level `threads`). 1 = one thread throughout
     sft_forward_threads: int = 2
     # fixed-budget sweep: percentiles of the base model's correct response lengths on
     # `n_budget_problems` training prompts (x n_eval_samples samples), -> budgets.json
@@ -207,7 +211,7 @@ class TrainConfig:
     rollout_server_gpus: int = 0
     accelerate_config: str | None = None  # configs/accelerate/*.yaml for multi-GPU launches
     save_steps: int = 25  # rollout steps between checkpoints (resume restarts from the last one)
-    save_total_limit: int | None = 2  # checkpoints kept in models/<method>/ (None: all)
+    save_total_limit: int | None = 2  # checkpoints kept in a run's model folder (None: all)
     logging_steps: int = 1  # rollout steps per logged row
     # multi-stage baseline (sample -> shortest correct -> SFT -> GRPO)
     multistage_samples: int = 4
@@ -257,7 +261,8 @@ class TrainConfig:
 
 @dataclass
 class MethodConfig:
-    """One comparison method: a reward of the zoo (hmpo.training.rewards registry) and its params."""
+    """One comparison method: a reward of the zoo (hmpo.training.rewards registry) and its
+    params."""
 
     reward: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -266,7 +271,7 @@ class MethodConfig:
     # lengths on training prompts (results/base_model/budgets.json), set by the train stage
     budget_percentile: int | None = None
     # RL steps = steps_factor x train.max_steps (x num_train_epochs when max_steps is -1): a
-    # longer run of the same reward, for the horizon check (hmpo_long vs hmpo_add_long); each
+    # longer run of the same reward (a horizon check, e.g. hmpo_long vs hmpo_add_long); each
     # model is compared with the hmpo run of the same length (hmpo.analysis.report.references)
     steps_factor: int = 1
 
@@ -450,9 +455,10 @@ def load_config(path: str | Path = "params.yaml", *, profile: str | None = None)
 
 
 # --------------------------------------------------------------------------- data-stage sets
-#: The sets hmpo.task.synthetic writes. They live here, not in hmpo.task.data, because the config
-#: validates `evaluate.sets` against them and the config is the bottom layer (it imports no
-#: stage module; hmpo.task.data imports these from here).
+#: The sets hmpo.task.synthetic writes. They live here, not in hmpo.task.data, because the
+#: config validates `evaluate.sets` against them and the config is the bottom layer (no stage
+#: module is imported but the name registries validation looks up; hmpo.task.data imports
+#: these from here).
 SYNTHETIC_SETS = ("synthetic_train", "synthetic_eval", "synthetic_transfer")
 
 
@@ -466,20 +472,37 @@ def planned_sets(cfg: Config) -> list[str]:
     return names
 
 
-# --------------------------------------------------------------------------- cross-field checks
+# --------------------------------------------------------------------------- validation
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"{key}: {msg}")
 
 
 def validate(cfg: Config) -> None:
-    """Cross-field checks, run before any expensive work."""
+    """Every check, before any expensive work; the first failure raises ConfigError naming
+    its key. In order: the top-level keys, each section alone, the launch, the checks that need
+    two sections."""
+    _check_top_level(cfg)
+    _check_data(cfg.data)
+    _check_base_model(cfg.base_model)
+    _check_train(cfg.train)
+    _check_methods(cfg.methods)
+    _check_evaluate(cfg.evaluate)
+    _check_launch(cfg)
+    _check_across_sections(cfg)
+
+
+def _check_top_level(cfg: Config) -> None:
     _check(cfg.seed >= 0, "seed", "must be >= 0")
     _check(cfg.threads >= 1, "threads", "must be >= 1")
-    s = cfg.data.synthetic
+    _check(cfg.workers >= 1, "workers", "must be >= 1")
+
+
+def _check_data(d: DataConfig) -> None:
+    s = d.synthetic
     _check(s.min_steps >= 1, "data.synthetic.min_steps", "must be >= 1")
     _check(s.max_steps >= s.min_steps, "data.synthetic.max_steps", "must be >= min_steps")
-    for k in ("max_steps", "transfer_max_steps"):  # hmpo.task.synthetic.MAX_STEPS: 10 cyclic labels
+    for k in ("max_steps", "transfer_max_steps"):  # hmpo.task.synthetic.MAX_STEPS: 10 labels
         _check(getattr(s, k) <= 8, f"data.synthetic.{k}", "must be <= 8 (labels are 10 digits)")
     _check(
         s.transfer_max_steps >= s.transfer_min_steps,
@@ -492,64 +515,41 @@ def validate(cfg: Config) -> None:
     _check(s.max_rechecks >= 0, "data.synthetic.max_rechecks", "must be >= 0")
     _check(s.n_sft_traces >= 1, "data.synthetic.n_sft_traces", "must be >= 1")
     _check(0.0 <= s.early_share <= 1.0, "data.synthetic.early_share", "must be in [0, 1]")
-    _check(cfg.workers >= 1, "workers", "must be >= 1")
-    b = cfg.base_model
-    _check(b.sft_mix_steps >= 0, "base_model.sft_mix_steps", "must be >= 0")
-    _check(b.sft_mix_lr > 0, "base_model.sft_mix_lr", "must be > 0")
-    _check(s.early_share == 0.0 or b.sft_mix_steps > 0, "data.synthetic.early_share",
-           "early answers are trained in the second SFT phase: set base_model.sft_mix_steps > 0")
-    _check(all(0 < q < 100 for q in b.budget_percentiles), "base_model.budget_percentiles",
-           "must be in (0, 100)")
-    _check(b.n_budget_problems >= 1, "base_model.n_budget_problems", "must be >= 1")
-    _check(len(cfg.train.seeds) >= 1, "train.seeds", "must name at least one seed")
-    _check(len(set(cfg.train.seeds)) == len(cfg.train.seeds) and min(cfg.train.seeds) >= 0,
-           "train.seeds", f"must be distinct and >= 0, got {cfg.train.seeds}")
-    for name, m in cfg.methods.items():
-        _check(m.steps_factor >= 1, f"methods.{name}.steps_factor", "must be >= 1")
-        if m.budget_percentile is None:
-            continue
-        _check(m.reward == "hmpo_fixed", f"methods.{name}.budget_percentile",
-               f"only for reward hmpo_fixed (this method's reward is {m.reward!r})")
-        _check(m.budget_percentile in b.budget_percentiles, f"methods.{name}.budget_percentile",
-               f"must be one of base_model.budget_percentiles {b.budget_percentiles}")
-        _check("fixed_budget_tokens" not in m.params, f"methods.{name}.params",
-               "set budget_percentile or params.fixed_budget_tokens, not both")
-    _check(cfg.data.gym.n_per_task >= 0, "data.gym.n_per_task", "must be >= 0")
-    _check(cfg.data.gym.n_train_per_task >= 1, "data.gym.n_train_per_task", "must be >= 1")
-    _check(cfg.data.train_source != "gym" or bool(cfg.data.gym.tasks), "data.gym.tasks",
+    _check(d.gym.n_per_task >= 0, "data.gym.n_per_task", "must be >= 0")
+    _check(d.gym.n_train_per_task >= 1, "data.gym.n_train_per_task", "must be >= 1")
+    _check(d.train_source != "gym" or bool(d.gym.tasks), "data.gym.tasks",
            "must name at least one task when train_source is 'gym'")
-    for task in cfg.data.gym.task_configs:
-        _check(task in cfg.data.gym.tasks, f"data.gym.task_configs.{task}",
-               f"configures a task not in data.gym.tasks {cfg.data.gym.tasks}")
-    _check(cfg.data.deepmath_size >= 1, "data.deepmath_size", "must be >= 1")
-    bm = cfg.data.benchmarks
+    for task in d.gym.task_configs:
+        _check(task in d.gym.tasks, f"data.gym.task_configs.{task}",
+               f"configures a task not in data.gym.tasks {d.gym.tasks}")
+    _check(d.deepmath_size >= 1, "data.deepmath_size", "must be >= 1")
+    bm = d.benchmarks
     _check(bm.max_per_benchmark is None or bm.max_per_benchmark >= 1,
            "data.benchmarks.max_per_benchmark", "must be >= 1 or null (all rows)")
     _check(len(set(bm.names)) == len(bm.names), "data.benchmarks.names", "has duplicates")
-    try:  # hmpo.task.benchmarks (a leaf module: it never imports the config) names the benchmarks
+    try:  # hmpo.task.benchmarks (it never imports the config) is the registry of benchmark names
         from hmpo.task.benchmarks import BENCHMARKS, TRAIN_POOLS
-    except ImportError:  # pragma: no cover - only while the package is being assembled
+    except ImportError:  # pragma: no cover - a broken task package fails in the data stage
         BENCHMARKS, TRAIN_POOLS = None, ()
     if BENCHMARKS is not None:
         for n in bm.names:
             _check(n in BENCHMARKS and n not in TRAIN_POOLS, "data.benchmarks.names",
                    f"unknown evaluation benchmark {n!r} (known: "
                    f"{', '.join(k for k in BENCHMARKS if k not in TRAIN_POOLS)})")
-    written = planned_sets(cfg)
-    for n in cfg.evaluate.sets:
-        _check(n in written, "evaluate.sets",
-               f"{n!r} is not written by the data stage with this config "
-               f"(it writes: {', '.join(written)})")
 
-    b = cfg.base_model
+
+def _check_base_model(b: BaseModelConfig) -> None:
+    _check(b.sft_mix_steps >= 0, "base_model.sft_mix_steps", "must be >= 0")
+    _check(b.sft_mix_lr > 0, "base_model.sft_mix_lr", "must be > 0")
+    _check(all(0 < q < 100 for q in b.budget_percentiles), "base_model.budget_percentiles",
+           "must be in (0, 100)")
+    _check(b.n_budget_problems >= 1, "base_model.n_budget_problems", "must be >= 1")
     if b.kind == "pretrained":
         _check(bool(b.name_or_path), "base_model.name_or_path",
                "required when kind is 'pretrained'")
     if b.kind == "tiny":
         _check(b.prompt_style == "synthetic", "base_model.prompt_style",
                "the tiny model only knows the 'synthetic' prompt style")
-        _check(cfg.data.train_source == "synthetic", "data.train_source",
-               "the tiny base model is trained on the synthetic task only")
         _check(b.hidden_size % b.n_heads == 0, "base_model.hidden_size",
                "must be divisible by n_heads")
     for k in ("n_layers", "hidden_size", "n_heads", "intermediate_size", "sft_steps",
@@ -558,25 +558,17 @@ def validate(cfg: Config) -> None:
     _check(b.sft_lr > 0, "base_model.sft_lr", "must be > 0")
     _check(b.sft_forward_threads >= 1, "base_model.sft_forward_threads", "must be >= 1")
 
-    t = cfg.train
+
+def _check_train(t: TrainConfig) -> None:
+    """The train section alone; its batch geometry is checked with the launch
+    (:func:`_check_launch`), which knows the process count."""
+    _check(len(t.seeds) >= 1, "train.seeds", "must name at least one seed")
+    _check(len(set(t.seeds)) == len(t.seeds) and min(t.seeds) >= 0,
+           "train.seeds", f"must be distinct and >= 0, got {t.seeds}")
     _check(t.num_generations >= 2, "train.num_generations",
            "GRPO needs at least 2 rollouts per group")
     _check(t.max_steps == -1 or t.max_steps >= 1, "train.max_steps", "must be >= 1 or -1 (epochs)")
     _check(t.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1")
-    n_proc = 1  # the launch's data-parallel process count decides TRL's batch divisibility
-    if t.accelerate_config is not None:
-        p = Path(__file__).resolve().parent.parent / t.accelerate_config
-        _check(p.exists(), "train.accelerate_config", f"{t.accelerate_config} does not exist")
-        n_proc = int((yaml.safe_load(p.read_text()) or {}).get("num_processes", 1))
-    # parallel runs share the machine: on GPUs each would load the model onto the same devices
-    gpu_run = t.bf16 or t.use_vllm or t.accelerate_config is not None
-    _check(cfg.workers == 1 or not gpu_run, "workers",
-           "must be 1 for a GPU run (train.bf16, use_vllm or accelerate_config): parallel "
-           "seeds' runs would load the model onto the same GPUs (with 1 they run in turn)")
-    try:
-        t.geometry(n_proc)
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
     _check(t.learning_rate > 0, "train.learning_rate", "must be > 0")
     _check(t.beta >= 0, "train.beta", "must be >= 0")
     _check(0 < t.epsilon < 1, "train.epsilon", "must be in (0, 1)")
@@ -614,22 +606,31 @@ def validate(cfg: Config) -> None:
         _check(getattr(t, k) >= 1, f"train.{k}", "must be >= 1")
     _check(t.multistage_sft_lr > 0, "train.multistage_sft_lr", "must be > 0")
 
-    _check(bool(cfg.methods), "methods", "at least one method is required")
+
+def _check_methods(methods: dict[str, MethodConfig]) -> None:
+    _check(bool(methods), "methods", "at least one method is required")
     try:  # the reward registry is the authority on names and params
         from hmpo.training.rewards import get_reward
-    except ImportError:  # pragma: no cover - only while the package is being assembled
+    except ImportError:  # pragma: no cover - a broken training package fails in the train stage
         get_reward = None
-    for name, m in cfg.methods.items():
+    for name, m in methods.items():
         _check(name.replace("_", "").replace("-", "").isalnum(), f"methods.{name}",
                "method names are letters, digits, '_' and '-' (they name stages and folders)")
         _check(name != "base", f"methods.{name}", "'base' is reserved for the base model")
+        _check(m.steps_factor >= 1, f"methods.{name}.steps_factor", "must be >= 1")
+        if m.budget_percentile is not None:
+            _check(m.reward == "hmpo_fixed", f"methods.{name}.budget_percentile",
+                   f"only for reward hmpo_fixed (this method's reward is {m.reward!r})")
+            _check("fixed_budget_tokens" not in m.params, f"methods.{name}.params",
+                   "set budget_percentile or params.fixed_budget_tokens, not both")
         if get_reward is not None:
             try:
                 get_reward(m.reward, **m.params)
             except ValueError as e:
                 raise ConfigError(f"methods.{name}.reward: {e}") from e
 
-    e = cfg.evaluate
+
+def _check_evaluate(e: EvaluateConfig) -> None:
     _check(e.n_samples >= 1, "evaluate.n_samples", "must be >= 1")
     _check(e.temperature > 0 or e.n_samples == 1, "evaluate.temperature",
            "greedy decoding (0) gives identical samples: use n_samples 1")
@@ -640,6 +641,48 @@ def validate(cfg: Config) -> None:
     _check(e.vllm_tensor_parallel_size >= 1, "evaluate.vllm_tensor_parallel_size", "must be >= 1")
     _check(e.vllm_max_model_len is None or e.vllm_max_model_len > e.max_new_tokens,
            "evaluate.vllm_max_model_len", "must exceed max_new_tokens (prompt + completion)")
+
+
+def _check_launch(cfg: Config) -> None:
+    """How the train stage is launched: the accelerate config exists, `workers` is 1 on GPUs,
+    and TRL's batch geometry divides for the launch's data-parallel process count."""
+    t = cfg.train
+    n_proc = 1  # without an accelerate config: one process
+    if t.accelerate_config is not None:
+        p = Path(__file__).resolve().parent.parent / t.accelerate_config
+        _check(p.exists(), "train.accelerate_config", f"{t.accelerate_config} does not exist")
+        n_proc = int((yaml.safe_load(p.read_text()) or {}).get("num_processes", 1))
+    # parallel runs share the machine: on GPUs each would load the model onto the same devices
+    gpu_run = t.bf16 or t.use_vllm or t.accelerate_config is not None
+    _check(cfg.workers == 1 or not gpu_run, "workers",
+           "must be 1 for a GPU run (train.bf16, use_vllm or accelerate_config): parallel "
+           "seeds' runs would load the model onto the same GPUs (with 1 they run in turn)")
+    try:
+        t.geometry(n_proc)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+
+def _check_across_sections(cfg: Config) -> None:
+    """Checks that need two sections: the data the base model is trained on, the budgets the
+    methods name, the sets the evaluation reads."""
+    b = cfg.base_model
+    _check(cfg.data.synthetic.early_share == 0.0 or b.sft_mix_steps > 0,
+           "data.synthetic.early_share",
+           "early answers are trained in the second SFT phase: set base_model.sft_mix_steps > 0")
+    if b.kind == "tiny":
+        _check(cfg.data.train_source == "synthetic", "data.train_source",
+               "the tiny base model is trained on the synthetic task only")
+    for name, m in cfg.methods.items():
+        if m.budget_percentile is not None:
+            _check(m.budget_percentile in b.budget_percentiles,
+                   f"methods.{name}.budget_percentile",
+                   f"must be one of base_model.budget_percentiles {b.budget_percentiles}")
+    written = planned_sets(cfg)
+    for n in cfg.evaluate.sets:
+        _check(n in written, "evaluate.sets",
+               f"{n!r} is not written by the data stage with this config "
+               f"(it writes: {', '.join(written)})")
 
 
 # --------------------------------------------------------------------------- provenance

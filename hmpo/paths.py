@@ -8,7 +8,8 @@ Every stage, CLI and notebook names its folders through these functions, so the 
     results/base_model/budgets.json            the fixed budgets measured on the base model
     models/<method>/seed<s>/                   stage train@<method>, one folder per training seed
     results/train/<method>/seed<s>/            its logs and cost records
-    results/evaluate/<model>/[seed<s>/]        stage evaluate@<model> ("base" has no seed folder)
+    results/evaluate/<method>/seed<s>/         stage evaluate@<method>
+    results/evaluate/base/                     stage evaluate_base (one run, no seed folder)
     results/                                   stage figures: summary, tables, claims, figures
 
 Paths are relative to the repository root (the working directory of every DVC stage); each
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BASE = "base"  # the model name of the base model in evaluate@<model> and the results tables
+BASE = "base"  # the model name of the base model in the evaluate folders and the results tables
 
 
 def seed_dir_name(seed: int) -> str:
@@ -76,3 +77,8 @@ def eval_results_dir(model: str, seed: int | None = None, root: str | Path = "."
 def model_dir(model: str, seed: int | None = None, root: str | Path = ".") -> Path:
     """The weights of an evaluated model: the base model, or one seed of a method."""
     return base_model_dir(root) if model == BASE else method_model_dir(model, seed, root)
+
+
+def eval_stage(model: str) -> str:
+    """The DVC stage that evaluates `model`: ``evaluate_base`` or ``evaluate@<method>``."""
+    return "evaluate_base" if model == BASE else f"evaluate@{model}"

@@ -42,21 +42,22 @@ import shutil
 import pandas as pd
 
 from hmpo.config import load_config, write_resolved
+from hmpo.paths import data_dir, results_dir
 from hmpo.pipeline.environment import write_environment
-from hmpo.task.data import prepare_data
+from hmpo.task.data import REPORT_FILE, prepare_data
 
 cfg = load_config(params_path, profile=profile)
-write_resolved(cfg, "results/data")
-write_environment("results/data/environment.json")
-report = prepare_data(cfg, out_dir="data/processed")
-shutil.copy("data/processed/report.json", "results/data/report.json")  # small: in git
+write_resolved(cfg, results_dir("data"))
+write_environment(results_dir("data") / "environment.json")
+report = prepare_data(cfg, out_dir=data_dir())
+shutil.copy(data_dir() / REPORT_FILE, results_dir("data") / REPORT_FILE)  # small: in git
 pd.Series(report["decontamination"])
 
 # %% [markdown]
 # ## What was written
 
 # %%
-sets = {p.stem: pd.read_json(p, lines=True) for p in sorted(Path("data/processed").glob("*.jsonl"))}
+sets = {p.stem: pd.read_json(p, lines=True) for p in sorted(data_dir().glob("*.jsonl"))}
 pd.DataFrame({name: {"problems": len(df), "sources": ", ".join(sorted(df["source"].unique()))}
               for name, df in sets.items()}).T
 

@@ -16,12 +16,12 @@
 # %% [markdown]
 # # 02 · Base model (stage `base_model`)
 #
-# HMPO starts from a model that reasons correctly but verbosely. For the CPU profiles
-# (`base_model.kind: tiny`) `hmpo.models.sft.train_base_model` SFT-trains a tiny Qwen3 on verbose
-# traces of the synthetic task and measures it; for a real pretrained model
-# (`smollm2` / `pretrained`) `hmpo.models.pretrained.resolve_base_model` finds it and it is copied
-# as is. Either way the stage writes `models/base/` (Hugging Face format) and
-# `results/base_model/metrics.json`.
+# HMPO starts from a model that reasons correctly but verbosely.
+# `hmpo.models.base_model.make_base_model` makes it: for the CPU profiles
+# (`base_model.kind: tiny`) it SFT-trains a tiny Qwen3 on verbose traces of the synthetic task
+# and measures it; a real pretrained model (`smollm2` / `pretrained`) is found and copied as
+# is. Either way the stage writes `models/base/` (Hugging Face format) and
+# `results/base_model/` (metrics, and the fixed budgets measured on the model).
 #
 # Pipeline: `dvc repro base_model`. Here: run top to bottom.
 
@@ -38,39 +38,26 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 
 # %%
 # %matplotlib inline
-import json
-import shutil
-
 import pandas as pd
 from IPython.display import display
 
-from hmpo.analysis.plots import plot_styles
-from hmpo.config import load_config, write_resolved
-from hmpo.evaluation.evaluate import write_text_atomic
-from hmpo.models.fixed_budgets import measure_budgets
+from hmpo import paths
+from hmpo.analysis.stage_plots import plot_styles
+from hmpo.config import load_config
+from hmpo.models.base_model import make_base_model
+from hmpo.pipeline.environment import write_environment
 
 cfg = load_config(params_path, profile=profile)
-if cfg.base_model.kind == "tiny":
-    from hmpo.models.sft import train_base_model
-
-    metrics = train_base_model(cfg, out_dir="models/base", results_dir="results/base_model")
-else:
-    from hmpo.models.pretrained import resolve_base_model
-
-    src = resolve_base_model(cfg)
-    shutil.copytree(src, "models/base", dirs_exist_ok=True)
-    metrics = {"kind": cfg.base_model.kind, "source": str(src)}
-    write_resolved(cfg, "results/base_model")
-    write_text_atomic(Path("results/base_model/metrics.json"), json.dumps(metrics, indent=2) + "\n")
-# the fixed-budget sweep's budgets: percentiles of the correct response lengths on training prompts
-budgets = measure_budgets(cfg, "models/base", "data/processed/train.jsonl",
-                          out_path="results/base_model/budgets.json")
+base = make_base_model(cfg)  # models/base and results/base_model, then the fixed budgets
+write_environment(base.results_dir / "environment.json")  # versions, CPU, numerics pins
+metrics, budgets = base.metrics, base.budgets
 {k: v for k, v in metrics.items() if not isinstance(v, dict)}
 
 # %% [markdown]
 # ## Fixed budgets for the `hmpo_fixed_p*` methods
 # Percentiles of the lengths of the base model's *correct* responses on training prompts
-# (`hmpo.models.fixed_budgets`; the median of all responses would be pulled down by short wrong ones).
+# (`hmpo.models.fixed_budgets`; the median of all responses would be pulled down by short
+# wrong ones).
 
 # %%
 pd.Series({**budgets["budgets_tokens"], "correct_share": budgets["correct_share"],
@@ -80,7 +67,7 @@ pd.Series({**budgets["budgets_tokens"], "correct_share": budgets["correct_share"
 # ## SFT loss
 
 # %%
-loss_csv = Path("results/base_model/sft_loss.csv")
+loss_csv = base.results_dir / "sft_loss.csv"  # the tiny model's SFT only
 if loss_csv.exists():
     loss = pd.read_csv(loss_csv)
     loss.plot(x="step", y="loss", logy=True, figsize=(6, 3), title="SFT loss (prompt masked)")
@@ -126,8 +113,8 @@ from hmpo.models.generate import sample
 from hmpo.models.model import load_model
 from hmpo.task.prompts import build_prompt
 
-model, tokenizer = load_model("models/base")
-question = pd.read_json(f"data/processed/{cfg.evaluate.sets[0]}.jsonl", lines=True).iloc[0]
+model, tokenizer = load_model(base.model_dir)
+question = pd.read_json(paths.data_file(cfg.evaluate.sets[0]), lines=True).iloc[0]
 prompt = build_prompt(question["prompt"], cfg.base_model.prompt_style, tokenizer)
 for c in sample(model, tokenizer, [prompt], n=2, max_new_tokens=cfg.evaluate.max_new_tokens,
                 temperature=1.0, seed=cfg.seed, batch_size=2, progress=False)[0]:

@@ -19,7 +19,7 @@
 # GRPO from `models/base` on `data/processed/train.jsonl`, with the reward of `method`
 # (`methods.<method>` in params.yaml: HMPO or one of the peer length rewards;
 # `multistage` = sample, SFT on the shortest correct solutions, then GRPO), once per seed of
-# `train.seeds`, `workers` runs at a time (`hmpo.pipeline.runs.train_seeds`). Each run writes
+# `train.seeds`, `workers` runs at a time (`hmpo.pipeline.train_runs.train_seeds`). Each run writes
 # `models/<method>/seed<s>/` and `results/train/<method>/seed<s>/` (metrics.json with wall /
 # CPU seconds, per-step dvclive logs under `live/`, and `train.log`: the trainer's per-step
 # log lines and warnings, which would otherwise flood this notebook; the bar below counts the
@@ -44,17 +44,20 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 # %matplotlib inline
 import pandas as pd
 
-from hmpo.analysis.plots import plot_training_curves
-from hmpo.analysis.report import load_train_log
+from hmpo.analysis.stage_plots import plot_training_curves
 from hmpo.config import load_config
+from hmpo.paths import train_results_dir
+from hmpo.pipeline.environment import write_environment
+from hmpo.pipeline.train_runs import train_seeds
 from hmpo.training.methods import resolve_method
-from hmpo.pipeline.runs import train_seeds
+from hmpo.training.train_log import load_train_log
 
 cfg = load_config(params_path, profile=profile)
-run_cfg = resolve_method(cfg, method)  # its budget (budget_percentile) and RL steps
-print(f"{method}: {run_cfg.methods[method]}, {run_cfg.train.max_steps} rollout steps, "
-      f"seeds {cfg.train.seeds}")
-runs = train_seeds(cfg, method)
+run = resolve_method(cfg, method)  # once: its budget (budget_percentile) and RL steps
+print(f"{method}: {run.spec}, {run.cfg.train.max_steps} rollout steps, "
+      f"seeds {run.cfg.train.seeds}")
+runs = train_seeds(run)  # each seed's run gets this resolved method and its own seed
+write_environment(train_results_dir(method) / "environment.json")  # versions, CPU, pins
 pd.DataFrame({run: {k: v for k, v in m.items() if not isinstance(v, (dict, list))}
               for run, m in runs.items()})
 
@@ -65,8 +68,9 @@ pd.DataFrame({run: {k: v for k, v in m.items() if not isinstance(v, (dict, list)
 # faint line per seed and their smoothed mean.
 
 # %%
-logs = {run: load_train_log(f"results/train/{method}/{run}") for run in runs}
+logs = {name: load_train_log(train_results_dir(method, seed))
+        for name, seed in zip(runs, run.cfg.train.seeds, strict=True)}
 plot_training_curves({method: logs})
 
 # %%
-pd.concat({run: log.tail(3) for run, log in logs.items()})
+pd.concat({name: log.tail(3) for name, log in logs.items()})

@@ -17,12 +17,13 @@
 # # 05 · Report and figures (stage `figures`)
 #
 # Collects every evaluation (every model, every training seed) and training cost and writes,
-# with `hmpo.analysis.report.write_report`: `results/summary.json` (across-seed means, seed spread, CIs
-# over problems and seeds; deterministic), `results/costs.json`, the results table
+# with `hmpo.analysis.report.write_report`: `results/summary.json` (across-seed means, seed
+# spread, CIs over problems and seeds; deterministic), `results/costs.json`, the results table
 # (`results/results_table.{md,csv,tex}`), every method against hmpo as paired differences
 # (`results/comparisons.{md,csv}`) and the claims table (`results/claims.{md,json}`: each
 # paper claim reproduced / contradicted / inconclusive / untestable here, by rules stated
-# before the results, from paired bootstraps over problems and seeds). Then the flat headline
+# before the results, from paired bootstraps over problems and seeds, with the changes made
+# after seeing results from `docs/disclosures.yaml`). Then the flat headline
 # metrics (`results/metrics/<model>.json`, what `dvc metrics show` prints) and the figures
 # (`hmpo.analysis.plots`) into `results/figures/png/`.
 #
@@ -43,23 +44,19 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 # %matplotlib inline
 from IPython.display import Image, Markdown, display
 
-from hmpo.analysis.plots import (
-    plot_costs,
-    plot_difficulty_lengths,
-    plot_pareto,
-    plot_reward_shape,
-    plot_training_curves,
-)
+from hmpo.analysis.plots import plot_costs, plot_pareto, plot_reward_shape
 from hmpo.analysis.report import table_markdown, write_report
+from hmpo.analysis.stage_plots import plot_difficulty_lengths, plot_training_curves
 from hmpo.config import load_config, write_resolved
 from hmpo.evaluation.headline import write_headlines
+from hmpo.paths import BASE, results_dir
 
 cfg = load_config(params_path, profile=profile)
-write_resolved(cfg, "results/figures")
-report = write_report(cfg, "results")
+write_resolved(cfg, results_dir("figures"))
+report = write_report(cfg, results_dir())
 summary, costs = report["summary"], report["costs"]
 # the flat headline numbers `dvc metrics show` prints (one small file per model)
-write_headlines(summary, costs, "results/metrics")
+write_headlines(summary, costs, results_dir("metrics"))
 
 # %% [markdown]
 # ## Results
@@ -71,7 +68,7 @@ Markdown(table_markdown(report["table"]))
 # ## The paper's claims at this scale
 
 # %%
-Markdown(Path("results/claims.md").read_text())
+Markdown((results_dir() / "claims.md").read_text())
 
 # %% [markdown]
 # ## Figures
@@ -79,7 +76,7 @@ Markdown(Path("results/claims.md").read_text())
 # %%
 main = summary["main_set"]
 by_difficulty = {m: report["evaluations"][m][main]["by_difficulty"]
-                 for m in ("base", "hmpo") if m in report["evaluations"]}
+                 for m in (BASE, "hmpo") if m in report["evaluations"]}
 figures = {f"pareto_{s}": plot_pareto(summary, s) for s in summary["eval_sets"]}
 # runs with steps_factor > 1 (e.g. a horizon check) get their own figure: on one axis with the
 # shorter runs they would squeeze those into the first part
@@ -93,7 +90,7 @@ figures["difficulty_base_vs_hmpo"] = plot_difficulty_lengths(by_difficulty, main
 figures["reward_shape"] = plot_reward_shape().figure
 figures["costs"] = plot_costs(costs)
 
-png_dir = Path("results/figures/png")
+png_dir = results_dir("figures") / "png"
 png_dir.mkdir(parents=True, exist_ok=True)
 for name, fig in figures.items():
     png = png_dir / f"{name}.png"

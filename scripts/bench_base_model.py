@@ -1,9 +1,10 @@
 """Benchmark the tiny base model recipe on this CPU: SFT time, sampled accuracy, lengths.
 
 Trains with the configured profile (default: params.yaml as is) exactly as the base_model
-stage does (hmpo.models.sft), optionally measuring sampled (T = 1) accuracy along the way, and prints
-the numbers the targets are about: SFT minutes, accuracy overall / per difficulty / per step,
-transfer accuracy, mean response length vs the minimal trace, within-problem length spread.
+stage does (hmpo.models.sft), optionally measuring sampled (T = 1) accuracy along the way, and
+prints the numbers the targets are about: SFT minutes, accuracy overall / per difficulty / per
+step, transfer accuracy, mean response length vs the minimal trace, within-problem length
+spread.
 It writes to a scratch folder (not models/base), so it never touches the pipeline's outputs.
 
     OMP_NUM_THREADS=1 python scripts/bench_base_model.py
@@ -31,8 +32,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hmpo.config import config_from_dict  # noqa: E402
-from hmpo.models import sft, synthetic  # noqa: E402
+from hmpo.models import sft  # noqa: E402
 from hmpo.models.model import build_tiny_model, build_tokenizer, n_parameters  # noqa: E402
+from hmpo.task import synthetic  # noqa: E402
 
 
 def _override(raw: dict, assignment: str) -> None:

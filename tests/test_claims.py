@@ -1,25 +1,32 @@
-"""hmpo.analysis.claims: each paper-claim rule's verdicts (reproduced / contradicted / inconclusive /
-untestable here) on hand-made per-problem matrices, and the claims table."""
+"""hmpo.analysis.claims: each paper-claim rule's verdicts (reproduced / contradicted /
+inconclusive / untestable here) on hand-made per-problem matrices, the claims table, and the
+record of changes made after seeing results (docs/disclosures.yaml)."""
 
+import copy
 import json
 
 import numpy as np
 import pytest
+import yaml
 from report_matrices import N
 from report_matrices import const as _const
 from report_matrices import mats as _mats
 from report_matrices import summary_of as _summary_of
 
 from hmpo.analysis.claims import (
+    CLAIM_IDS,
+    DISCLOSURES_PATH,
     FLOOR_NOTE,
     UNTESTABLE,
     additive_claim,
     claims_markdown,
     compression_claim,
     cost_claim,
+    disclosures_markdown,
     dominance,
     evaluate_claims,
     median_vs_fixed_claim,
+    validate_disclosures,
 )
 from hmpo.analysis.stats import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Estimate
 
@@ -175,16 +182,124 @@ def test_evaluate_claims_rows_and_markdown():
     assert v == {"compression": REPRODUCED, "median_vs_fixed": REPRODUCED,
                  "multiplicative_vs_additive": REPRODUCED, "single_stage_cheaper": REPRODUCED,
                  "length_generalisation": CONTRADICTED}  # only 6.7% shorter on transfer
-    md = claims_markdown(claims, s)
+    md = claims_markdown(claims, s, [])
     assert "cross-domain transfer" in md and "untestable" in md and "0.7 pt" in md
     assert "Smallest detectable" in md and "(T = 33)" in md
-    assert md.count("## ") == 2  # per-comparison tables of claims 2 and 3
+    # the record's section, the verdicts, the per-comparison tables of claims 2 and 3
+    assert md.count("\n## ") == 4 and "\n## Verdicts\n\n| Claim |" in md
     assert "RL steps per training run" not in md  # the summary does not record them
-    assert ", 240 RL steps per training run," in claims_markdown(claims, {**s, "train_steps": 240})
-    # the 80 -> 240 step history is the default profile's; another profile's claims.md
-    # (smoke, the GPU profiles) does not tell it as its own
-    assert "used 80 RL steps per run" in claims_markdown(claims, {**s, "profile": "default"})
-    assert "80 RL steps" not in claims_markdown(claims, {**s, "profile": "smoke"})
-    assert "nothing is tuned to the outcome. Every comparison" in claims_markdown(
-        claims, {**s, "profile": "smoke"})
+    assert ", 240 RL steps per training run," in claims_markdown(
+        claims, {**s, "train_steps": 240}, [])
+    # the rules' module is named where it lives
+    assert "`hmpo.analysis.claims.evaluate_claims`" in md and "hmpo.report" not in md
+    # no history is written into the code: the record's entries of the profile, or none
+    assert "80 RL steps" not in claims_markdown(claims, {**s, "profile": "default"}, [])
+    assert "None recorded for profile `default`" in claims_markdown(
+        claims, {**s, "profile": "default"}, [])
+    record = validate_disclosures(_record())
+    md = claims_markdown(claims, {**s, "profile": "default"}, record)
+    assert "`train.max_steps`: 80 -> 240 (commit 9f92387)" in md
+    assert md.index("## Changes made after seeing results") < md.index("## Verdicts")
+    assert "None recorded for profile `smoke`" in claims_markdown(
+        claims, {**s, "profile": "smoke"}, record)
     json.dumps(claims, allow_nan=False)  # serialisable, no NaN/inf
+
+
+# --------------------------------------------------------------------------- the record
+def _record():
+    """The repository's record of changes made after seeing results, as parsed YAML."""
+    from pathlib import Path
+
+    return yaml.safe_load((Path(__file__).resolve().parent.parent / DISCLOSURES_PATH)
+                          .read_text(encoding="utf-8"))
+
+
+def test_claim_ids_are_the_rows_evaluate_claims_writes():
+    m = _mats(base=(0.8, 100.0), hmpo=(0.82, 60.0))
+    claims = evaluate_claims(_summary_of(m), {}, m, n_boot=50)
+    assert tuple(c["id"] for c in claims) == CLAIM_IDS
+
+
+def test_the_record_holds_the_horizon_change():
+    (entry,) = validate_disclosures(_record())
+    assert (entry["key"], entry["from"], entry["to"]) == ("train.max_steps", 80, 240)
+    assert entry["commit"] == "9f92387" and entry["profiles"] == ["default"]
+    (flip,) = entry["verdicts_flipped"]
+    assert flip["claim"] == "compression"
+    assert (flip["before"]["verdict"], flip["after"]["verdict"]) == (INCONCLUSIVE, REPRODUCED)
+    assert "+1.9 pt [-8.9, +15.2]" in flip["before"]["value"]
+    assert flip["before"]["results"] == "9f97e38"
+
+
+def test_disclosures_markdown_lists_the_profiles_entries():
+    record = validate_disclosures(_record())
+    md = disclosures_markdown(record, "default")
+    assert md.startswith("## Changes made after seeing results\n")
+    assert "`train.max_steps`: 80 -> 240 (commit 9f92387)." in md
+    assert ("`compression`: inconclusive (results 9f97e38: acc(hmpo) - acc(base) +1.9 pt "
+            "[-8.9, +15.2]" in md and ") -> reproduced (results 67691c5: " in md)
+    assert "curves have flattened" in md  # the why
+    for profile in ("smoke", "smollm2", "qwen3.5-9b-lora"):
+        md = disclosures_markdown(record, profile)
+        assert f"None recorded for profile `{profile}`" in md and "max_steps" not in md
+    # an entry that flipped nothing says so
+    quiet = [{**record[0], "verdicts_flipped": []}]
+    assert "Verdicts flipped: none." in disclosures_markdown(quiet, "default")
+
+
+def _set(raw, path, value):
+    node = raw
+    for p in path[:-1]:
+        node = node[p]
+    if value is _DROP:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return raw
+
+
+_DROP = object()
+_E = ("changes", 0)
+_F = ("changes", 0, "verdicts_flipped", 0)
+# Each case: (where in the record, the bad value, what the message must name). Comment: why.
+MALFORMED = [
+    (("changes",), {"key": "x"}, "changes: expected a list"),  # not a list of entries
+    (_E, "train.max_steps 80 -> 240", "changes[0]: expected a mapping"),  # prose, not an entry
+    ((*_E, "why"), _DROP, "changes[0]: missing why"),  # no reason given
+    ((*_E, "reason"), "x", "changes[0]: unknown reason"),  # a typo'd field is not ignored
+    ((*_E, "key"), "max steps", "changes[0].key"),  # not a dotted params key
+    ((*_E, "to"), 80, "changes[0]: from and to are both 80"),  # nothing changed
+    ((*_E, "commit"), 9192387, "changes[0].commit"),  # an unquoted all-digit commit
+    ((*_E, "commit"), "HEAD", "changes[0].commit"),  # not a commit id
+    ((*_E, "why"), " ", "changes[0].why"),  # an empty reason
+    ((*_E, "profiles"), [], "changes[0].profiles"),  # applies to no profile
+    ((*_E, "profiles"), ["cpu"], "changes[0].profiles"),  # an unknown profile
+    ((*_E, "profiles"), "default", "changes[0].profiles"),  # a string, not a list
+    ((*_E, "verdicts_flipped"), None, "changes[0].verdicts_flipped"),  # [] says "none"
+    ((*_F, "claim"), "claim 1", "changes[0].verdicts_flipped[0].claim"),  # not a claim id
+    ((*_F, "before", "verdict"), "flaky", "verdicts_flipped[0].before.verdict"),
+    ((*_F, "after", "verdict"), "inconclusive", "did not flip"),  # before == after
+    ((*_F, "after", "value"), "", "verdicts_flipped[0].after.value"),  # no number
+    ((*_F, "before", "results"), _DROP, "verdicts_flipped[0].before: missing results"),
+]
+
+
+@pytest.mark.parametrize("path,value,names", MALFORMED, ids=[m[2] for m in MALFORMED])
+def test_a_malformed_record_fails_naming_the_entry_and_field(path, value, names):
+    raw = _set(copy.deepcopy(_record()), path, value)
+    with pytest.raises(ValueError, match="^record.yaml: ") as e:
+        validate_disclosures(raw, "record.yaml")
+    assert names in str(e.value), str(e.value)
+
+
+def test_an_empty_record_is_valid_and_a_claim_listed_twice_is_not():
+    assert validate_disclosures({"changes": []}) == []
+    with pytest.raises(ValueError, match="changes: expected a list"):
+        validate_disclosures({"changes": None})
+    with pytest.raises(ValueError, match="missing changes"):
+        validate_disclosures({})
+    raw = copy.deepcopy(_record())
+    flips = raw["changes"][0]["verdicts_flipped"]
+    flips.append(copy.deepcopy(flips[0]))
+    with pytest.raises(ValueError, match=r"verdicts_flipped\[1\].claim: 'compression' is listed"):
+        validate_disclosures(raw)

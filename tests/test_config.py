@@ -95,6 +95,37 @@ def test_bad_params_fail_naming_the_key(params, path, value, key):
     assert str(e.value).startswith(key), str(e.value)
 
 
+# Checks that need two sections (hmpo.config._check_across_sections); each names the key to fix.
+ACROSS = [
+    # params.yaml trains early answers (early_share 0.1): they need the second SFT phase
+    (("base_model", "sft_mix_steps"), 0, "data.synthetic.early_share"),
+    # the tiny base model knows only the synthetic task
+    (("data", "train_source"), "gym", "data.train_source"),
+    # a budget percentile the base_model stage does not measure
+    (("methods", "hmpo_fixed_p50", "budget_percentile"), 60, "methods.hmpo_fixed_p50"),
+    # a set the data stage does not write
+    (("evaluate", "sets"), ["synthetic_eval", "gym_nope"], "evaluate.sets"),
+]
+
+
+@pytest.mark.parametrize("path,value,key", ACROSS, ids=[a[2] for a in ACROSS])
+def test_cross_section_checks_name_the_key(params, path, value, key):
+    test_bad_params_fail_naming_the_key(params, path, value, key)
+
+
+def test_validate_reports_the_first_failure_in_its_order(params):
+    # validate checks the top-level keys, then data, base_model, train, methods, evaluate: with
+    # two bad keys the one of the earlier part is reported
+    raw = json.loads(json.dumps(params))
+    raw["evaluate"]["n_samples"] = 0
+    raw["data"]["synthetic"]["n_eval"] = 0
+    with pytest.raises(ConfigError, match="^data.synthetic.n_eval"):
+        config_from_dict(raw, profile="default")
+    raw["seed"] = -1
+    with pytest.raises(ConfigError, match="^seed"):
+        config_from_dict(raw, profile="default")
+
+
 def test_invalid_yaml_and_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "params.yaml")

@@ -91,6 +91,17 @@ def test_writes_every_set_train_and_report(tmp_path, fake_synthetic):
     assert json.loads((tmp_path / "report.json").read_text()) == report
 
 
+def test_writes_to_stage_datas_folder_by_default(tmp_path, monkeypatch, fake_synthetic):
+    from hmpo.paths import data_dir, data_file
+
+    monkeypatch.chdir(tmp_path)  # the run layout is relative to the repository root
+    report = prepare_data(make_cfg(), progress=False)
+    assert data_dir() == Path("data/processed")
+    for name in report["counts"]:
+        assert data_file(name).is_file()
+    assert json.loads((data_dir() / "report.json").read_text()) == report
+
+
 def test_synthetic_train_is_decontaminated(tmp_path, fake_synthetic):
     report = prepare_data(make_cfg(), tmp_path, progress=False)
     dc = report["decontamination"]

@@ -7,7 +7,8 @@ dropped, and so are their ``methods:`` entries): `dvc repro` and a commit (the b
 makes the metrics change for certain: see NEW_TEMPERATURE). `dvc exp show --json` must list
 the experiment with the changed parameter next to the baseline's value, `dvc params diff
 --json` must report it, and `dvc metrics diff --json` must report changed values of the
-declared metrics (the headline files of hmpo.evaluation.headline), which must stay flat and small. About
+declared metrics (the headline files of hmpo.evaluation.headline), which must stay flat and
+small. About
 3 minutes on 2 busy cores (6 stages, then the 4 that depend on the changed parameters).
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_dvc_exp.py -m slow -s

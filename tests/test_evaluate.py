@@ -1,4 +1,5 @@
-"""hmpo.evaluation.evaluate: the pure metric functions on hand-made inputs, and the stage's input checks."""
+"""hmpo.evaluation.evaluate: the pure metric functions on hand-made inputs, and the stage's
+input checks."""
 
 import json
 import shutil
@@ -175,6 +176,17 @@ def test_load_eval_set_missing_file_names_the_fix(tmp_path):
     assert "gsm8k.jsonl" in msg and "['synthetic_eval']" in msg
     assert "dvc repro data" in msg and "drop 'gsm8k' from evaluate.sets" in msg
     assert load_eval_set("synthetic_eval", tmp_path)[0]["answer"] == "1"
+
+
+def test_load_eval_set_reads_stage_datas_folder_by_default(tmp_path, monkeypatch):
+    from hmpo.paths import data_file
+
+    monkeypatch.chdir(tmp_path)  # the run layout is relative to the repository root
+    data_file("synthetic_eval").parent.mkdir(parents=True)
+    data_file("synthetic_eval").write_text(json.dumps(_rec()) + "\n")
+    assert load_eval_set("synthetic_eval")[0]["id"] == "x"
+    with pytest.raises(FileNotFoundError, match=r"data/processed/gsm8k.jsonl"):
+        load_eval_set("gsm8k")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""hmpo.evaluation.headline: the flat, small metrics files DVC declares (`dvc metrics show` fits 120 columns).
+"""hmpo.evaluation.headline: the flat, small metrics files DVC declares (`dvc metrics show`
+fits 120 columns).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_headline.py -q
 """
@@ -129,6 +130,16 @@ def test_write_headlines_one_small_flat_file_per_model(tmp_path):
               for k in keys}
     width = len("workspace") + 2 + paths_col + sum(w + 2 for w in values.values())
     assert width <= 120, width
+
+
+def test_write_headlines_default_to_results_metrics(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)  # the run layout is relative to the repository root
+    s = seeded_summary()
+    paths = write_headlines(s, {})
+    assert {p.parent for p in paths} == {Path("results/metrics")}
+    assert sorted(p.stem for p in Path("results/metrics").glob("*.json")) == sorted(s["methods"])
 
 
 def test_check_flat_metrics_rejects_a_detailed_json(tmp_path):

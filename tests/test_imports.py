@@ -1,7 +1,7 @@
 """The hmpo import graph has no circle and runs only downwards through the pipeline's layers.
 
 Layers, bottom to top (a module may import its own layer and those below it):
-``config``/``paths`` < ``task`` < ``models`` < ``training`` < ``evaluation`` < ``analysis``
+``config``/``paths``/``io`` < ``task`` < ``models`` < ``training`` < ``evaluation`` < ``analysis``
 < ``pipeline``. One exception, declared in ALLOWED_UP: the config's cross-field checks look
 reward and benchmark names up in their registries, so a typo in params.yaml fails before any
 stage runs.
@@ -39,8 +39,9 @@ def module_path(name: str) -> Path | None:
 
 
 MODULES = sorted(module_name(p) for p in PKG.rglob("*.py"))
-LAYERS = ("config", "paths", "task", "models", "training", "evaluation", "analysis", "pipeline")
-RANK = {"config": 0, "paths": 0, "task": 1, "models": 2, "training": 3, "evaluation": 4,
+LAYERS = ("config", "paths", "io", "task", "models", "training", "evaluation", "analysis",
+          "pipeline")
+RANK = {"config": 0, "paths": 0, "io": 0, "task": 1, "models": 2, "training": 3, "evaluation": 4,
         "analysis": 5, "pipeline": 6}
 ALLOWED_UP = {("hmpo.config", "hmpo.training.rewards"), ("hmpo.config", "hmpo.task.benchmarks")}
 

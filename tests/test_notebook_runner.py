@@ -1,4 +1,4 @@
-"""hmpo.pipeline.notebook: the command every DVC stage runs (jupytext source -> papermill -> .ipynb).
+"""hmpo.pipeline.notebook: every DVC stage's command (jupytext source -> papermill -> .ipynb).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_notebook_runner.py -q
 """
@@ -244,5 +244,6 @@ def test_the_runner_closes_its_kernel_client(tmp_path, monkeypatch):
                         lambda kernel: managers.append(start(kernel)) or managers[-1])
     assert main(["nb.py", "nb.ipynb"]) == 0
     (km,) = managers
+    assert isinstance(km, hmpo.pipeline.notebook.RunnerKernelManager)  # a module-level class
     assert len(km.clients) == 1  # the one papermill's nbclient made and ran the cells with
     assert not km.clients[0].channels_running

@@ -6,6 +6,7 @@ After editing a notebook's .py: ``jupytext --sync notebooks/<name>.py`` regenera
 """
 
 import ast
+import re
 from pathlib import Path
 
 import jupytext
@@ -13,7 +14,8 @@ import pytest
 
 pytestmark = pytest.mark.notebooks
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 #: notebook -> the parameters the pipeline (dvc.yaml) or the tests pass to it
 EXPECTED = {
     "01_data": {"params_path", "profile"},
@@ -79,3 +81,60 @@ def test_notebook_code_compiles_and_calls_the_library(name):
     # thin: no function or class is defined in a notebook, the computation lives in hmpo/
     assert not [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert "from hmpo." in code
+
+
+def _readme_calls() -> dict[str, tuple[list[str], list[str]]]:
+    """notebook -> (the hmpo names of its `calls` cell in notebooks/README.md outside
+    parentheses, all of them): the first are what it imports, the others what those call."""
+    out = {}
+    for line in (NOTEBOOKS / "README.md").read_text().splitlines():
+        row = re.match(r"\| `(\d\d_\w+)` \|", line)
+        if row:
+            calls = line.strip().strip("|").rsplit("|", 1)[1]
+            names = re.compile(r"`(hmpo(?:\.\w+)+)`")
+            out[row[1]] = (names.findall(re.sub(r"\([^)]*\)", "", calls)), names.findall(calls))
+    return out
+
+
+def _in_library(dotted: str) -> bool:
+    """Whether `dotted` is an hmpo module or a top-level def/class of one (read, not imported:
+    no torch, and no import of a module another change may be editing)."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        base = ROOT.joinpath(*parts[:i])
+        path = base.with_suffix(".py")
+        if not path.is_file():
+            path = base / "__init__.py"
+        if path.is_file():
+            if i == len(parts):
+                return True
+            defs = {n.name for n in ast.parse(path.read_text()).body
+                    if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            return i == len(parts) - 1 and parts[-1] in defs
+    return False
+
+
+def _imported(name: str) -> set[str]:
+    """The hmpo names notebook `name` imports: ``from m import f`` gives m.f, and m itself."""
+    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    tree = ast.parse("\n".join(ln for ln in code.splitlines() if not ln.startswith("%")))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hmpo"):
+            out |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_readme_table_names_what_each_notebook_calls():
+    """notebooks/README.md's table stays true: every name it gives exists in hmpo/, and the
+    notebook imports the ones it calls directly."""
+    table = _readme_calls()
+    assert set(table) == set(EXPECTED)
+    for name, (direct, named) in table.items():
+        assert direct, f"notebooks/README.md: no call named for {name}"
+        for dotted in named:
+            assert _in_library(dotted), f"notebooks/README.md ({name}): {dotted} does not exist"
+        imported = _imported(name)
+        for dotted in direct:
+            assert dotted in imported, f"notebooks/README.md: {name} does not import {dotted}"

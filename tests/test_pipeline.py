@@ -25,7 +25,7 @@ from hmpo.config import load_config
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 NOTEBOOK_OF = {"data": "01_data", "base_model": "02_base_model", "train": "03_train",
-               "evaluate": "04_evaluate", "figures": "05_figures"}
+               "evaluate_base": "04_evaluate", "evaluate": "04_evaluate", "figures": "05_figures"}
 
 
 def _dvc_yaml() -> dict:
@@ -37,16 +37,20 @@ def _paths(entries) -> list[str]:
     return [e if isinstance(e, str) else next(iter(e)) for e in entries or []]
 
 
-def _expanded_stages() -> dict[str, dict]:
-    """``{stage name: definition}`` with foreach stages expanded (``name@item``)."""
+def _expanded_stages(methods: list[str] | None = None) -> dict[str, dict]:
+    """``{stage name: definition}`` with the ``foreach: ${methods}`` stages expanded
+    (``name@<method>``) over `methods` (default: params.yaml's)."""
+    if methods is None:
+        methods = list(load_config(REPO / "params.yaml", profile="default").methods)
     out = {}
     for name, st in _dvc_yaml()["stages"].items():
         if "foreach" not in st:
             out[name] = st
             continue
-        for item in st["foreach"]:
-            text = yaml.safe_dump(st["do"]).replace("${item}", item)
-            out[f"{name}@{item}"] = yaml.safe_load(text)
+        assert st["foreach"] == "${methods}", f"{name}: foreach over {st['foreach']!r}"
+        for key in methods:
+            text = yaml.safe_dump(st["do"]).replace("${key}", key)
+            out[f"{name}@{key}"] = yaml.safe_load(text)
     return out
 
 
@@ -60,14 +64,34 @@ def _outputs(stage: dict) -> list[tuple[str, dict]]:
 
 
 # --------------------------------------------------------------------------- structure (fast)
-def test_foreach_lists_match_params_methods():
-    cfg = load_config(REPO / "params.yaml", profile="default")
+def test_method_stages_come_from_params_methods():
+    """One list: the train@ and evaluate@ stages are DVC's expansion of params.yaml `methods`."""
     stages = _dvc_yaml()["stages"]
-    assert stages["train"]["foreach"] == list(cfg.methods)
-    assert stages["evaluate"]["foreach"] == ["base", *cfg.methods]
+    assert stages["train"]["foreach"] == stages["evaluate"]["foreach"] == "${methods}"
     for name, st in _expanded_stages().items():
         if name.startswith("train@"):
             assert f"methods.{name.split('@')[1]}" in st["params"]
+
+
+def test_a_new_params_entry_is_a_new_method_in_the_pipeline(tmp_path):
+    """The recipe's second step: one `methods:` entry in params.yaml gives the method its
+    train@ and evaluate@ stages, and the figures stage reads their folders."""
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["methods"]["my_method"] = {"reward": "hmpo", "params": {"lam": 0.7}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=tmp_path, env=env, check=True)
+    out = subprocess.run([str(BIN / "dvc"), "stage", "list"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    names = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"train@my_method", "evaluate@my_method"} <= names
+    stages = _expanded_stages([*load_config(REPO / "params.yaml").methods, "my_method"])
+    figures_deps = set(_paths(stages["figures"]["deps"]))
+    for kind, _ in _outputs(stages["train@my_method"]) + _outputs(stages["evaluate@my_method"]):
+        if kind.startswith("results/"):
+            assert any(kind.startswith(d + "/") for d in figures_deps), kind
 
 
 def test_every_stage_is_complete():
@@ -75,12 +99,14 @@ def test_every_stage_is_complete():
         nb = NOTEBOOK_OF[name.split("@")[0]]
         deps = _paths(st["deps"])
         assert f"notebooks/{nb}.py" in deps, name  # the text form is the source
-        assert {"hmpo", "configs/profiles"} <= set(deps), name
+        assert "configs/profiles" in deps, name
+        assert "hmpo" not in deps, f"{name}: depends on its modules, not the whole package"
         assert not [d for d in deps if d.endswith(".ipynb")], f"{name}: .ipynb are outputs"
         assert {"profile", "seed"} <= set(_paths(st["params"])), name
         # the stage executes its own notebook source into its own executed copy, which is an
         # output (itself, or inside an output folder such as results/train/<method>/)
-        m = re.match(rf"python -m hmpo\.notebook notebooks/{nb}\.py (\S+\.ipynb)", st["cmd"])
+        m = re.match(rf"python -m hmpo\.pipeline\.notebook notebooks/{nb}\.py (\S+\.ipynb)",
+                     st["cmd"])
         assert m, f"{name}: {st['cmd']}"
         executed = m.group(1)
         assert executed.startswith("results/"), name
@@ -98,13 +124,16 @@ def test_stage_graph_chains_the_outputs():
     assert produced["models/base"] == "base_model"
     for name, st in stages.items():
         for dep in _paths(st["deps"]):
-            if dep.startswith(("models/", "data/", "results/")):
-                assert dep in produced, f"{name} depends on {dep}, which no stage produces"
+            if dep.startswith(("models/", "data/", "results/")):  # an output, or a folder of them
+                assert dep in produced or any(p.startswith(dep + "/") for p in produced), \
+                    f"{name} depends on {dep}, which no stage produces"
     figures_deps = set(_paths(stages["figures"]["deps"]))
-    for name in stages:
-        if name.startswith(("evaluate@", "train@")):  # every run's folder (all seeds)
-            kind, item = name.split("@")
-            assert f"results/{kind}/{item}" in figures_deps, name
+    assert {"results/train", "results/evaluate"} <= figures_deps  # every run's folder
+    for name, st in stages.items():
+        if name.startswith(("evaluate", "train@")):
+            for path, _ in _outputs(st):
+                if path.startswith("results/"):
+                    assert any(path.startswith(d + "/") for d in figures_deps), (name, path)
         if name.startswith("train@"):  # a percentile budget is read from the base stage
             assert "results/base_model/budgets.json" in _paths(stages[name]["deps"])
 

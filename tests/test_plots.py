@@ -12,14 +12,9 @@ import pandas as pd
 import pytest
 
 import hmpo.analysis.plots
-from hmpo.analysis.plots import (
-    crowded,
-    plot_costs,
-    plot_pareto,
-    plot_training_curves,
-    smooth,
-    spread_1d,
-)
+import hmpo.analysis.stage_plots
+from hmpo.analysis.plots import crowded, plot_costs, plot_pareto, spread_1d
+from hmpo.analysis.stage_plots import plot_training_curves, smooth
 
 CLUSTER = ["hmpo", "hmpo_add", "hmpo_add_ungated", "hmpo_fixed", "hmpo_fixed_p25",
            "hmpo_fixed_p50", "hmpo_fixed_p75", "hmpo_mean", "kimi", "arora_zanette",
@@ -99,6 +94,8 @@ def _text_boxes(fig, ax):
 
 def test_doctests():
     assert doctest.testmod(hmpo.analysis.plots).failed == 0
+    assert doctest.testmod(hmpo.analysis.stage_plots).attempted > 0
+    assert doctest.testmod(hmpo.analysis.stage_plots).failed == 0
 
 
 def test_crowded_groups_only_colliding_points():
@@ -213,7 +210,7 @@ def test_figures_render_to_png(tmp_path, n_seeds):
 
 
 def test_plot_styles_stacks_shares_and_plots_accuracy_per_style():
-    from hmpo.analysis.plots import plot_styles
+    from hmpo.analysis.stage_plots import plot_styles
 
     styles = {"1": {"verbose": {"share": 0.8, "accuracy": 1.0, "mean_tokens": 14, "n": 80},
                     "early": {"share": 0.2, "accuracy": 0.9, "mean_tokens": 5, "n": 20}},

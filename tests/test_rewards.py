@@ -1,5 +1,6 @@
-"""Tests of the reward zoo (hmpo.training.rewards, hmpo.training.group_stats): hand-computed tables, adversarial
-input, the registry, and hypothesis properties against plain reference implementations."""
+"""Tests of the reward zoo (hmpo.training.rewards, hmpo.training.group_stats): hand-computed
+tables, adversarial input, the registry, and hypothesis properties against plain reference
+implementations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Training seeds (hmpo.pipeline.runs) and the fixed-budget rule (hmpo.models.fixed_budgets)."""
+"""Training seeds (hmpo.pipeline.train_runs, eval_runs, pool) and the fixed-budget rule
+(hmpo.models.fixed_budgets)."""
 
 import json
 import os
@@ -17,12 +18,8 @@ from hmpo.config import (
     load_config,
 )
 from hmpo.models.fixed_budgets import fixed_budgets
-from hmpo.pipeline.runs import (
-    eval_run_dir,
-    model_run_dirs,
-    run_jobs,
-    seed_config,
-)
+from hmpo.pipeline.eval_runs import eval_run_dir, model_run_dirs
+from hmpo.pipeline.pool import run_jobs
 from hmpo.training.methods import method_horizon, resolve_method
 
 
@@ -86,7 +83,7 @@ def test_run_jobs_in_process_and_in_two_workers_give_the_same_ordered_results():
 
 _PRELOAD_SCRIPT = textwrap.dedent("""
     import json, os, sys, threading
-    from hmpo.pipeline.runs import run_jobs
+    from hmpo.pipeline.pool import run_jobs
 
     def seen(name):
         # at the job's start: was `name` imported before (by the server)? any extra thread?
@@ -127,9 +124,9 @@ def test_run_jobs_names_the_failed_job_after_the_others_finish():
 @pytest.mark.parametrize("workers", [1, 2])
 def test_run_jobs_sends_each_jobs_output_to_its_log_and_counts_its_steps(
         tmp_path, capfd, monkeypatch, workers):
-    import hmpo.pipeline.runs
+    import hmpo.pipeline.pool
 
-    monkeypatch.setattr(hmpo.pipeline.runs, "tqdm", _Bar)
+    monkeypatch.setattr(hmpo.pipeline.pool, "tqdm", _Bar)
     made.clear()
     # job 1 reports fewer steps than its share (a resumed run): topped up when it ends;
     # job 2 reports more (late ticks): capped at its share
@@ -178,20 +175,15 @@ def test_run_dirs_one_per_seed_and_one_for_base(cfg):
         model_run_dirs(cfg, "nope")
 
 
-def test_seed_config_changes_only_the_seed_of_a_copy(cfg):
-    c = seed_config(cfg, 7)
-    assert c.seed == 7 and cfg.seed == 0
-    c.train.learning_rate = 1.0
-    assert cfg.train.learning_rate != 1.0
-
-
 def test_resolve_method_reads_the_percentile_from_budgets_json(cfg, tmp_path):
     path = tmp_path / "budgets.json"
     path.write_text(json.dumps({"budgets_tokens": {"p25": 12.5, "p50": 20.0, "p75": 31.0}}))
-    c = resolve_method(cfg, "hmpo_fixed_p75", path)
-    assert c.methods["hmpo_fixed_p75"].params["fixed_budget_tokens"] == 31.0
+    run = resolve_method(cfg, "hmpo_fixed_p75", path)
+    assert run.method == "hmpo_fixed_p75" and run.spec is run.cfg.methods["hmpo_fixed_p75"]
+    assert run.spec.params["fixed_budget_tokens"] == 31.0
+    assert run.reward().params["fixed_budget_tokens"] == 31.0  # the reward it trains with
     assert "fixed_budget_tokens" not in cfg.methods["hmpo_fixed_p75"].params  # a copy
-    assert resolve_method(cfg, "hmpo", path).methods["hmpo"].params == {}
+    assert resolve_method(cfg, "hmpo", path).spec.params == {}
     with pytest.raises(FileNotFoundError, match="dvc repro base_model"):
         resolve_method(cfg, "hmpo_fixed_p25", tmp_path / "missing.json")
     path.write_text(json.dumps({"budgets_tokens": {"p50": 20.0}}))
@@ -208,14 +200,33 @@ def _with_long_run(cfg):
 def test_resolve_method_multiplies_the_steps_of_a_long_run(cfg):
     cfg = _with_long_run(cfg)
     steps = cfg.train.max_steps
-    assert resolve_method(cfg, "hmpo_long").train.max_steps == 3 * steps
-    assert resolve_method(cfg, "hmpo").train.max_steps == steps
+    assert resolve_method(cfg, "hmpo_long").cfg.train.max_steps == 3 * steps
+    assert resolve_method(cfg, "hmpo").cfg.train.max_steps == steps
     assert cfg.train.max_steps == steps  # resolve_method works on a copy
     cfg.train.max_steps = -1  # epoch-long runs (the paper profiles): the epochs are multiplied
-    long = resolve_method(cfg, "hmpo_long").train
+    long = resolve_method(cfg, "hmpo_long").cfg.train
     assert long.max_steps == -1 and long.num_train_epochs == 3 * cfg.train.num_train_epochs
     with pytest.raises(ValueError, match="method: 'nope' is not in methods"):
         resolve_method(cfg, "nope")
+
+
+def test_a_resolved_method_cannot_be_resolved_again_nor_a_config_trained_unresolved(cfg):
+    """The guard against applying steps_factor twice (or never): resolve_method refuses what
+    it made, and train_resolved / train_seeds refuse a bare config."""
+    from hmpo.pipeline.train_runs import train_seeds
+    from hmpo.training.methods import train_resolved
+
+    run = resolve_method(_with_long_run(cfg), "hmpo_long")
+    with pytest.raises(TypeError, match="already resolved"):
+        resolve_method(run, "hmpo_long")
+    with pytest.raises(TypeError, match="an unresolved config goes to train_method"):
+        train_resolved(cfg)
+    with pytest.raises(TypeError, match="train_seeds takes resolve_method"):
+        train_seeds(cfg)
+    with pytest.raises(ValueError, match="until: 'sample' is a stage of the multi-stage"):
+        train_resolved(run, until="sample")
+    with pytest.raises(ValueError, match="until: expected one of sample, sft, rl"):
+        train_resolved(run, until="eval")
 
 
 def test_method_horizon_is_the_steps_of_one_run_and_reads_no_file(cfg, tmp_path,
@@ -227,7 +238,8 @@ def test_method_horizon_is_the_steps_of_one_run_and_reads_no_file(cfg, tmp_path,
     steps = cfg.train.max_steps
     assert method_horizon(cfg, "hmpo_long") == (3 * steps, cfg.train.num_train_epochs)
     assert method_horizon(cfg, "hmpo_fixed_p25") == (steps, cfg.train.num_train_epochs)
-    assert method_horizon(cfg, "hmpo_long")[0] == resolve_method(cfg, "hmpo_long").train.max_steps
+    assert method_horizon(cfg, "hmpo_long")[0] == \
+        resolve_method(cfg, "hmpo_long").cfg.train.max_steps
     cfg.train.max_steps = -1
     assert method_horizon(cfg, "hmpo_long") == (-1, 3 * cfg.train.num_train_epochs)
     with pytest.raises(ValueError, match="method: 'nope' is not in methods"):
@@ -243,28 +255,30 @@ def budgets(tmp_path):
 
 @pytest.fixture
 def seen_runs(monkeypatch):
-    """Replaces the trainer under hmpo.training.methods.train_method and the `hmpo.training.grpo` CLI; records
-    each run's reward params, steps and results folder."""
-    import hmpo.training.grpo
+    """Replaces the GRPO run and the multi-stage baseline under
+    hmpo.training.methods.train_resolved (every entry point's way to train); records each
+    run's reward params, steps, seeds, folders and stage."""
     import hmpo.training.methods
 
     seen = []
 
-    def fake_run_grpo(cfg, reward, **kw):
-        seen.append(dict(params=dict(reward.params), steps=cfg.train.max_steps,
-                         results_dir=str(kw["results_dir"])))
+    def fake_run(cfg, reward, *, seed, **kw):
+        seen.append(dict(params=dict(reward.params), steps=cfg.train.max_steps, seed=seed,
+                         cfg_seed=cfg.seed, out_dir=str(kw["out_dir"]),
+                         results_dir=str(kw["results_dir"]), until=kw.get("until", "rl")))
         return {"final": {}}
 
-    monkeypatch.setattr(hmpo.training.methods, "run_grpo", fake_run_grpo)
-    monkeypatch.setattr(hmpo.training.grpo, "run_grpo", fake_run_grpo)
+    monkeypatch.setattr(hmpo.training.methods, "run_grpo", fake_run)
+    monkeypatch.setattr(hmpo.training.methods, "run_multistage",
+                        lambda cfg, method, reward, **kw: fake_run(cfg, reward, **kw))
     return seen
 
 
 def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_runs, tmp_path):
     """The library entry point resolves the method itself (a direct call of a fixed-budget
-    method once trained with the reward's default T = 10,000); train_seeds passes the
-    unresolved config, so a long run's steps are multiplied once, not twice."""
-    from hmpo.pipeline.runs import train_seeds
+    method once trained with the reward's default T = 10,000); train_seeds takes the method
+    resolved once and hands it to every seed, so a long run's steps are multiplied once."""
+    from hmpo.pipeline.train_runs import train_seeds
     from hmpo.training.methods import train_method
 
     cfg = _with_long_run(cfg)
@@ -275,43 +289,142 @@ def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_
     assert "fixed_budget_tokens" not in cfg.methods["hmpo_fixed_p25"].params
     cfg.workers, cfg.train.seeds = 1, [0, 1]  # in process: the replaced trainer is seen
     seen_runs.clear()
-    train_seeds(cfg, "hmpo_long", models_dir=str(tmp_path / "models"),
-                results_dir=str(tmp_path / "results"), budgets_path=budgets, progress=False)
+    train_seeds(resolve_method(cfg, "hmpo_long"), root=tmp_path, progress=False)
     assert [r["steps"] for r in seen_runs] == [3 * steps, 3 * steps]
-    assert [r["results_dir"].split("/")[-1] for r in seen_runs] == ["seed0", "seed1"]
-    train_seeds(cfg, "hmpo_fixed_p75", models_dir=str(tmp_path / "models"),
-                results_dir=str(tmp_path / "results"), budgets_path=budgets, progress=False)
+    assert [r["results_dir"] for r in seen_runs] == [
+        str(tmp_path / "results/train/hmpo_long" / s) for s in ("seed0", "seed1")]
+    assert [r["out_dir"] for r in seen_runs] == [
+        str(tmp_path / "models/hmpo_long" / s) for s in ("seed0", "seed1")]
+    train_seeds(resolve_method(cfg, "hmpo_fixed_p75", budgets), root=tmp_path, progress=False)
     assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 31.0
 
 
-def test_a_missing_budgets_file_stops_the_stage_before_any_run_starts(cfg, tmp_path,
-                                                                      monkeypatch):
-    """train_seeds resolves the method in the stage's own process, so a fixed-budget method
-    without the base_model stage's budgets.json fails there with resolve_method's message,
-    not in each worker after its start-up; a method without a budget needs no file."""
-    import hmpo.pipeline.runs
+def test_a_stage_resolves_its_method_once(cfg, budgets, seen_runs, tmp_path, monkeypatch):
+    """Notebook 03's way: one resolve_method (one budgets.json read) for all seeds' runs."""
+    import hmpo.training.methods
+    from hmpo.pipeline.train_runs import train_seeds
 
-    started = []
-    monkeypatch.setattr(hmpo.pipeline.runs, "run_jobs", lambda *a, **kw: started.append(a) or [{}])
-    cfg.workers, cfg.train.seeds = 3, [0]
-    with pytest.raises(FileNotFoundError, match=r"missing.json does not exist.*dvc repro "
-                                                r"base_model"):
-        hmpo.pipeline.runs.train_seeds(cfg, "hmpo_fixed_p25", budgets_path=tmp_path / "missing.json",
-                              progress=False)
-    assert started == []
-    assert hmpo.pipeline.runs.train_seeds(cfg, "hmpo", budgets_path=tmp_path / "missing.json",
-                                 progress=False) == {"seed0": {}}
-    assert len(started) == 1
+    reads = []
+    real = hmpo.training.methods.budget_tokens
+    monkeypatch.setattr(hmpo.training.methods, "budget_tokens",
+                        lambda *a: reads.append(a) or real(*a))
+    cfg.workers, cfg.train.seeds = 1, [0, 1, 2]
+    train_seeds(resolve_method(cfg, "hmpo_fixed_p25", budgets), root=tmp_path, progress=False)
+    assert len(reads) == 1 and len(seen_runs) == 3
+    assert {r["params"]["fixed_budget_tokens"] for r in seen_runs} == {12.5}
 
 
-def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch, budgets,
-                                                                   seen_runs, tmp_path):
-    """`python -m hmpo.training.grpo --method hmpo_fixed_p25` (the GPU launch) resolves the budget as
-    the pipeline does, rather than training the reward without one. The CLI resolves the
-    method itself and calls the trainer (it sits below hmpo.training.methods: tests/test_imports.py)."""
+def test_each_seed_trains_with_the_seed_it_used_before_and_cfg_seed_is_left_alone(
+        cfg, seen_runs, tmp_path):
+    """Before the training seed was an argument, the run of training seed s read it from
+    ``cfg.seed``, which the stage had overwritten with s (``seed_config``): every draw of the
+    run was seeded with s, whatever the top-level seed. The runs get the same s now, as
+    ``seed``, and their config keeps the data/evaluation seed."""
+    from hmpo.pipeline.train_runs import train_seeds
+
+    cfg.seed, cfg.workers, cfg.train.seeds = 7, 1, [0, 3, 5]
+    before = list(cfg.train.seeds)  # seed_config(cfg, s).seed: what each run read
+    for method in ("hmpo", "multistage"):
+        seen_runs.clear()
+        train_seeds(resolve_method(cfg, method), root=tmp_path, progress=False)
+        assert [r["seed"] for r in seen_runs] == before, method
+        assert [r["cfg_seed"] for r in seen_runs] == [7, 7, 7], method
+
+
+def test_a_runs_trl_seeds_are_its_training_seed(cfg, tmp_path, monkeypatch):
+    """Down to TRL: the GRPOConfig of the run of seed s has ``seed`` = ``data_seed`` = s (as
+    when s travelled in cfg.seed), for every seed of a stage, with the top-level seed 7."""
+    import hmpo.training.grpo
+    from hmpo.pipeline.pool import run_jobs as real_run_jobs
+    from hmpo.pipeline.train_runs import train_seeds
+    from hmpo.training.grpo_config import grpo_config_kwargs
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def grpo_config_of_the_run(run_cfg, out_dir, *, seed, **kw):
+        made = grpo_config_kwargs(run_cfg, out_dir, seed=seed, **kw)
+        seen.append((made["seed"], made["data_seed"], run_cfg.seed))
+        raise Stop  # the config is all this test needs: no model is trained
+
+    def each_job(fn, jobs, **kw):  # every seed's job, each stopped after its GRPOConfig
+        out = []
+        for job in jobs:
+            with pytest.raises(Stop):
+                real_run_jobs(fn, [job], workers=1, desc="t", progress=False)
+            out.append({})
+        return out
+
+    monkeypatch.setattr(hmpo.training.grpo, "build_grpo_config", grpo_config_of_the_run)
+    monkeypatch.setattr("hmpo.pipeline.train_runs.run_jobs", each_job)
+    (tmp_path / "models/base").mkdir(parents=True)
+    (tmp_path / "models/base/config.json").write_text("{}")
+    (tmp_path / "data/processed").mkdir(parents=True)
+    (tmp_path / "data/processed/train.jsonl").write_text("")
+    cfg.seed, cfg.train.seeds = 7, [0, 3]
+    train_seeds(resolve_method(cfg, "hmpo"), root=tmp_path, progress=False)
+    assert seen == [(0, 0, 7), (3, 3, 7)]
+
+
+def test_config_resolved_json_of_a_run_is_the_file_it_was(cfg, tmp_path):
+    """A run's config.resolved.json records its training seed as ``seed``, byte for byte the
+    file written when the stage overwrote ``cfg.seed`` with the training seed."""
+    import copy
+
+    from hmpo.config import write_resolved
+    from hmpo.training.grpo import write_run_config
+
+    run = resolve_method(_with_long_run(cfg), "hmpo_long")
+    old = copy.deepcopy(run.cfg)
+    old.seed = 3  # what seed_config did
+    write_resolved(old, tmp_path / "before")
+    write_run_config(run.cfg, tmp_path / "now", seed=3)
+    name = "config.resolved.json"
+    assert (tmp_path / "now" / name).read_bytes() == (tmp_path / "before" / name).read_bytes()
+    assert json.loads((tmp_path / "now" / name).read_text())["seed"] == 3
+    assert run.cfg.seed == cfg.seed  # the run's own config is not touched
+
+
+def test_fingerprints_carry_the_training_seed_as_before(cfg, tmp_path):
+    """The payloads that decide whether a run's (or a multistage stage's) outputs are reused
+    are what they were when the training seed was ``cfg.seed`` (written out below as the
+    code then computed them): the fingerprints of existing outputs still match, so those
+    outputs are resumed, not retrained."""
+    import copy
+
+    from hmpo.training.fingerprint import path_fingerprint
+    from hmpo.training.grpo import run_fingerprint
+    from hmpo.training.multistage import _stage_payload
+    from hmpo.training.rewards import get_reward
+
+    cfg.seed = 7
+    model, data = tmp_path / "m", tmp_path / "t.jsonl"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    data.write_text("")
+    old = copy.deepcopy(cfg)
+    old.seed = 2  # seed_config(cfg, 2): the run of training seed 2 read it from here
+    reward = get_reward("hmpo")
+    assert run_fingerprint(cfg, "hmpo", reward, model, data, seed=2) == {
+        "method": "hmpo", "reward": repr(reward), "train": old.to_dict()["train"],
+        "seed": old.seed, "prompt_style": old.base_model.prompt_style,
+        "model": path_fingerprint(model), "train_data": path_fingerprint(data)}
+    stage = _stage_payload(cfg, model, data, seed=2)
+    assert stage["seed"] == old.seed
+    assert stage == _stage_payload(old, model, data, seed=old.seed)  # nothing reads cfg.seed
+
+
+def test_the_train_cli_trains_one_seed_into_the_folders_evaluate_reads(monkeypatch, budgets,
+                                                                       seen_runs, tmp_path):
+    """`python -m hmpo.training.methods --method hmpo_fixed_p25` (also the GPU launch)
+    resolves the budget as the pipeline does, trains the first seed of train.seeds (or
+    --seed) into models/<m>/seed<s> and results/train/<m>/seed<s>, and stops the
+    multi-stage baseline after --until."""
     import yaml
 
-    import hmpo.training.grpo
+    from hmpo.training.methods import main
 
     params = yaml.safe_load(open("params.yaml"))
     params["methods"]["hmpo_long"] = {"reward": "hmpo", "steps_factor": 3}
@@ -319,12 +432,23 @@ def test_the_train_cli_trains_a_fixed_budget_method_with_its_budget(monkeypatch,
     (tmp_path / "results/base_model").mkdir(parents=True)
     budgets.rename(tmp_path / "results/base_model/budgets.json")  # where the pipeline writes it
     monkeypatch.chdir(tmp_path)
-    hmpo.training.grpo.main(["--method", "hmpo_fixed_p25", "--out-dir", "m"])
+    main(["--method", "hmpo_fixed_p25"])
+    first = params["train"]["seeds"][0]
     assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 12.5
-    hmpo.training.grpo.main(["--method", "hmpo_long", "--out-dir", "m"])
+    assert seen_runs[-1]["seed"] == first and seen_runs[-1]["cfg_seed"] == params["seed"]
+    assert seen_runs[-1]["out_dir"] == f"models/hmpo_fixed_p25/seed{first}"
+    assert seen_runs[-1]["results_dir"] == f"results/train/hmpo_fixed_p25/seed{first}"
+    main(["--method", "hmpo_long", "--seed", "2", "--out-dir", "m"])
     assert seen_runs[-1]["steps"] == 3 * params["train"]["max_steps"]
-    with pytest.raises(ValueError, match="multi-stage baseline"):
-        hmpo.training.grpo.main(["--method", "multistage"])
+    assert seen_runs[-1]["seed"] == 2 and seen_runs[-1]["out_dir"] == "m"
+    assert seen_runs[-1]["results_dir"] == "results/train/hmpo_long/seed2"
+    main(["--method", "multistage", "--until", "sample"])
+    assert seen_runs[-1]["until"] == "sample"
+    assert seen_runs[-1]["out_dir"] == f"models/multistage/seed{first}"
+    with pytest.raises(ValueError, match="stage of the multi-stage baseline"):
+        main(["--method", "hmpo", "--until", "sft"])
+    with pytest.raises(SystemExit):
+        main(["--method", "hmpo", "--seed", "-1"])
 
 
 def test_fixed_budgets_use_correct_lengths_only():

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import hmpo.task.verify as hv
+import hmpo.task.verify_worker as vw
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +130,7 @@ def test_fork_while_another_thread_holds_the_lock():
     """A fork while a thread is inside a comparison copies a held lock: the child must not
     wait for it forever."""
     hv.warm_up()
-    with hv._WORKER._lock:  # held by this thread at the moment of the fork
+    with vw._WORKER._lock:  # held by this thread at the moment of the fork
         ctx = multiprocessing.get_context("fork")
         queue = ctx.Queue()
         proc = ctx.Process(target=_verdicts_into, args=(queue,), daemon=True)
@@ -142,12 +143,12 @@ def test_fork_while_another_thread_holds_the_lock():
 def test_a_worker_that_cannot_start_falls_back_in_process(monkeypatch, caplog):
     """If the machinery fails, the comparison runs in-process: the right verdict, counted and
     logged once, never a silent False."""
-    monkeypatch.setattr(hv, "_WORKER", hv._SympyWorker())
-    monkeypatch.setattr(hv.sys, "executable", "/nonexistent/python")
-    monkeypatch.setattr(hv, "_FAILURES", dict.fromkeys(hv._FAILURES, 0))
-    monkeypatch.setattr(hv, "_FAILURE_LOGGED", False)
+    monkeypatch.setattr(vw, "_WORKER", vw._SympyWorker())
+    monkeypatch.setattr(vw.sys, "executable", "/nonexistent/python")
+    monkeypatch.setattr(vw, "_FAILURES", dict.fromkeys(vw._FAILURES, 0))
+    monkeypatch.setattr(vw, "_FAILURE_LOGGED", False)
     hv.clear_caches()
-    with caplog.at_level(logging.WARNING, logger="hmpo.task.verify"):
+    with caplog.at_level(logging.WARNING, logger="hmpo.task.verify_worker"):
         verdicts = [hv.check(c, g) for c, g in SYMBOLIC]
         verdicts.append(hv.check("\\boxed{\\sqrt{3}}", "\\sqrt 2"))
     assert [v.correct for v in verdicts] == [True] * 4 + [False]  # still judges, both ways
@@ -165,8 +166,8 @@ def test_a_worker_killed_between_calls_is_replaced():
     """A worker killed from outside (OOM killer) is noticed and replaced, not trusted."""
     hv.warm_up()
     before = hv.machinery_failures()
-    hv._WORKER._active.proc.kill()
-    hv._WORKER._active.proc.wait()
+    vw._WORKER._active.proc.kill()
+    vw._WORKER._active.proc.wait()
     hv.clear_caches()
     assert [hv.verify(c, g) for c, g in SYMBOLIC] == [True] * 4
     assert hv.machinery_failures() == before  # a dead idle worker is simply restarted
@@ -177,7 +178,7 @@ def test_a_worker_dying_mid_request_falls_back_in_process(monkeypatch):
     hv.warm_up()
     hv.clear_caches()
     before = hv.machinery_failures()
-    worker = hv._WORKER
+    worker = vw._WORKER
     real_send = worker._send
 
     def send_then_die(child, msg):
@@ -208,10 +209,30 @@ class _VerifyDataset:
 
 def test_from_a_torch_dataloader_worker():
     """The case that motivated "any caller": verify inside a DataLoader worker process."""
-    torch_data = pytest.importorskip("torch.utils.data")
+    import torch.utils.data as torch_data
+
     hv.clear_caches()
     loader = torch_data.DataLoader(_VerifyDataset(), batch_size=None, num_workers=1,
                                    timeout=120)
     got = list(loader)
     assert [g.split("/")[0] for g in got] == ["True"] * 4
     assert got[-1] == "True/sympy"  # decided by the worker's comparison
+
+
+def test_the_worker_module_runs_from_the_repository_root():
+    """The manager starts `python -m hmpo.task.verify_worker` in REPO_ROOT, which must hold
+    this very package (the module lives in hmpo/task/), and the process speaks the protocol."""
+    assert Path(vw.REPO_ROOT) == ROOT
+    assert (Path(vw.REPO_ROOT) / "hmpo" / "task" / "verify_worker.py").samefile(vw.__file__)
+    out = subprocess.run([sys.executable, "-m", "hmpo.task.verify_worker"], cwd=vw.REPO_ROOT,
+                         input='["cmp", "\\\\sqrt{4}", "2"]\n["clear"]\n', capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['"ready"', '[true, "sympy"]', '"cleared"']
+
+
+def test_the_verifier_reexports_the_workers_controls():
+    """`hmpo.task.verify.warm_up` / `machinery_failures` (the names the README and scripts use)
+    are the worker module's own functions, not copies with their own state."""
+    assert hv.warm_up is vw.warm_up
+    assert hv.machinery_failures is vw.machinery_failures

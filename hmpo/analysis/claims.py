@@ -3,23 +3,29 @@ claim of the HMPO paper, computed from the results the report collected.
 
 One function per rule (:func:`compression_claim`, :func:`median_vs_fixed_claim`,
 :func:`additive_claim`, :func:`cost_claim`) and :func:`evaluate_claims`, which applies them
-all; :func:`claims_markdown` renders the rows with :data:`CLAIMS_PREAMBLE`, the rules in words.
-The rules and their tolerances (the constants below) were fixed before the three-seed results
-existed (issue 11) and nothing here is tuned to the outcome. Statistics are :mod:`hmpo.analysis.stats`
-(paired hierarchical bootstrap over problems and training seeds).
+all; :func:`claims_markdown` renders the rows with :data:`CLAIMS_PREAMBLE`, the rules in words,
+and the record of changes made after seeing results (``docs/disclosures.yaml``, checked by
+:func:`validate_disclosures`, rendered by :func:`disclosures_markdown`). The rules and their
+tolerances (the constants below) were fixed before the three-seed results existed (issue 11)
+and nothing here is tuned to the outcome; what was changed once results had been seen is in
+the record, not in this code. Statistics are :mod:`hmpo.analysis.stats` (paired hierarchical
+bootstrap over problems and training seeds).
 
-Called by :func:`hmpo.analysis.report.write_report` (stage ``figures``), which gathers the inputs
-(summary, costs, per-problem matrices, times to compression) and writes
-``results/claims.{md,json}``; this module never reads files and never imports hmpo.analysis.report::
+Called by :func:`hmpo.analysis.report.write_report` (stage ``figures``), which gathers the
+inputs (summary, costs, per-problem matrices, times to compression, the record) and writes
+``results/claims.{md,json}``; this module never reads files and never imports
+hmpo.analysis.report::
 
     from hmpo.analysis.claims import claims_markdown, evaluate_claims
     claims = evaluate_claims(summary, costs, matrices, fixed=[...], times=times)
-    text = claims_markdown(claims, summary)
+    text = claims_markdown(claims, summary, disclosures)  # report.load_disclosures()
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,9 +33,10 @@ import numpy as np
 
 from hmpo.analysis import stats
 from hmpo.analysis.stats import CONTRADICTED, INCONCLUSIVE, REPRODUCED, round_floats
+from hmpo.config import PROFILE_NAMES
+from hmpo.paths import BASE
 
-# The compared models and sets (hmpo.analysis.report uses the same names).
-BASE = "base"
+# The compared models and sets (hmpo.analysis.report uses the same names; BASE is hmpo.paths').
 REFERENCE = "hmpo"  # the method every other model is compared with
 TRANSFER_SET = "synthetic_transfer"
 N_BOOT = 2000  # bootstrap replicates of every interval in the report
@@ -46,6 +53,9 @@ SMOOTH_STEPS = 10  # trailing window (rollout steps) of the smoothed training le
 
 UNTESTABLE = "untestable here"
 VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE)
+#: The claims' ids, in :func:`evaluate_claims`' order (results/claims.json "id").
+CLAIM_IDS = ("compression", "median_vs_fixed", "multiplicative_vs_additive",
+             "single_stage_cheaper", "length_generalisation")
 #: Why an accuracy claim is untestable when the base model solves nothing: no group has a
 #: correct rollout, so no length reward acts and there is no accuracy to preserve.
 NO_SIGNAL = "the base model's accuracy on {s} is 0: no correct rollout, nothing to compare"
@@ -263,9 +273,9 @@ def additive_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any], *,
     """Rule 3: multiplicative gating keeps accuracy better than the additive forms.
 
     Per additive variant x: paired ``acc(hmpo) - acc(x)``; reproduced if its CI is wholly > 0,
-    contradicted if wholly <= 0 (:func:`hmpo.analysis.stats.verdict_above`). The claim: reproduced if
-    some variant's row is reproduced and none contradicted, contradicted if the reverse, else
-    inconclusive (:func:`hmpo.analysis.stats.verdict_any`).
+    contradicted if wholly <= 0 (:func:`hmpo.analysis.stats.verdict_above`). The claim:
+    reproduced if some variant's row is reproduced and none contradicted, contradicted if the
+    reverse, else inconclusive (:func:`hmpo.analysis.stats.verdict_any`).
     """
     main = summary["main_set"]
     claim = ("Multiplicative gating (correctness first) keeps accuracy better than additive "
@@ -414,27 +424,152 @@ def evaluate_claims(
     ]
 
 
-# The default CPU profile's history (claims.md of that profile only: another profile's
-# horizon has its own history, which this text does not know)
-HORIZON_NOTE = """ The horizon was not fixed with
-them: the default profile's first three-seed results used 80 RL steps per run, and the runs
-were lengthened to 240 after those showed the rollout accuracy still moving (the issue asks for
-runs whose curves have flattened); the rules and tolerances did not change (README, "What the
-default CPU reproduction shows")."""
+# ----------------------------------------------------------------------------- disclosures
+#: Where the record of changes made after seeing results lives (repository-relative); read by
+#: :func:`hmpo.analysis.report.load_disclosures`, named in claims.md.
+DISCLOSURES_PATH = "docs/disclosures.yaml"
+#: The fields of one record entry, and of one flipped verdict and its two sides.
+DISCLOSURE_FIELDS = ("key", "from", "to", "commit", "why", "profiles", "verdicts_flipped")
+FLIP_FIELDS = ("claim", "before", "after")
+SIDE_FIELDS = ("verdict", "value", "results")
+_COMMIT = re.compile(r"[0-9a-f]{7,40}")
+_KEY = re.compile(r"[a-z_][a-z0-9_]*(\.[A-Za-z0-9_-]+)*")
+
+
+def _fields(node: Any, fields: Sequence[str], where: str) -> Mapping[str, Any]:
+    """``node`` as a mapping with exactly ``fields``; ValueError naming ``where`` otherwise."""
+    if not isinstance(node, Mapping):
+        raise ValueError(f"{where}: expected a mapping with {', '.join(fields)}, "
+                         f"got {type(node).__name__} {node!r}")
+    missing = [f for f in fields if f not in node]
+    unknown = [str(k) for k in node if k not in fields]
+    if missing or unknown:
+        raise ValueError(f"{where}: " + "; ".join(
+            ([f"missing {', '.join(missing)}"] if missing else [])
+            + ([f"unknown {', '.join(unknown)}"] if unknown else []))
+            + f" (an entry has exactly: {', '.join(fields)})")
+    return node
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}: expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _commit(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _COMMIT.fullmatch(value):
+        raise ValueError(f"{where}: expected a commit, 7-40 lowercase hex digits in quotes, "
+                         f"got {value!r}")
+    return value
+
+
+def validate_disclosures(raw: Any, where: str = DISCLOSURES_PATH) -> list[dict[str, Any]]:
+    """The record of changes made after seeing results, checked; ValueError naming the entry
+    and the field at fault.
+
+    The record is a mapping ``{"changes": [entry, ...]}`` (an empty list: nothing changed).
+    Each entry has exactly :data:`DISCLOSURE_FIELDS`: ``key`` (the dotted params key changed),
+    ``from`` and ``to`` (its values, different), ``commit`` (the commit that changed it),
+    ``why`` (text), ``profiles`` (the profiles whose results it applies to, distinct names of
+    :data:`hmpo.config.PROFILE_NAMES`) and ``verdicts_flipped``: a list (possibly empty) of
+    ``{"claim": a claim id of CLAIM_IDS, "before": side, "after": side}``, a side being
+    ``{"verdict": one of VERDICTS, "value": the number it rests on, as text, "results": the
+    commit of those results}``; before and after verdicts differ (the verdict flipped).
+
+    >>> validate_disclosures({"changes": []})
+    []
+    """
+    top = _fields(raw, ("changes",), where)
+    if not isinstance(top["changes"], list):
+        raise ValueError(f"{where}: changes: expected a list of entries, "
+                         f"got {type(top['changes']).__name__}")
+    out = []
+    for i, node in enumerate(top["changes"]):
+        at = f"{where}: changes[{i}]"
+        e = _fields(node, DISCLOSURE_FIELDS, at)
+        key = _text(e["key"], f"{at}.key")
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"{at}.key: expected a dotted params key (train.max_steps), "
+                             f"got {key!r}")
+        if e["from"] == e["to"]:
+            raise ValueError(f"{at}: from and to are both {e['from']!r}: nothing changed")
+        profiles = e["profiles"]
+        if not isinstance(profiles, list) or not profiles or len(set(map(str, profiles))) \
+                < len(profiles) or any(p not in PROFILE_NAMES for p in profiles):
+            raise ValueError(f"{at}.profiles: expected a non-empty list of distinct profiles "
+                             f"of {list(PROFILE_NAMES)}, got {profiles!r}")
+        flips = e["verdicts_flipped"]
+        if not isinstance(flips, list):
+            raise ValueError(f"{at}.verdicts_flipped: expected a list (empty: none flipped), "
+                             f"got {flips!r}")
+        checked = []
+        for j, f in enumerate(flips):
+            fat = f"{at}.verdicts_flipped[{j}]"
+            f = _fields(f, FLIP_FIELDS, fat)
+            if f["claim"] not in CLAIM_IDS:
+                raise ValueError(f"{fat}.claim: expected one of {list(CLAIM_IDS)}, "
+                                 f"got {f['claim']!r}")
+            if f["claim"] in (c["claim"] for c in checked):
+                raise ValueError(f"{fat}.claim: {f['claim']!r} is listed twice")
+            sides = {}
+            for side in ("before", "after"):
+                sat = f"{fat}.{side}"
+                d = _fields(f[side], SIDE_FIELDS, sat)
+                if d["verdict"] not in VERDICTS:
+                    raise ValueError(f"{sat}.verdict: expected one of {list(VERDICTS)}, "
+                                     f"got {d['verdict']!r}")
+                sides[side] = {"verdict": d["verdict"], "value": _text(d["value"], f"{sat}.value"),
+                               "results": _commit(d["results"], f"{sat}.results")}
+            if sides["before"]["verdict"] == sides["after"]["verdict"]:
+                raise ValueError(f"{fat}: before and after are both "
+                                 f"{sides['before']['verdict']!r}: the verdict did not flip")
+            checked.append({"claim": f["claim"], **sides})
+        out.append({"key": key, "from": e["from"], "to": e["to"],
+                    "commit": _commit(e["commit"], f"{at}.commit"),
+                    "why": " ".join(_text(e["why"], f"{at}.why").split()),
+                    "profiles": list(profiles), "verdicts_flipped": checked})
+    return out
+
+
+def _value(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False)
+
+
+def disclosures_markdown(disclosures: Sequence[Mapping[str, Any]], profile: str) -> str:
+    """The section "Changes made after seeing results" of claims.md: the record's entries
+    that apply to ``profile`` (from :func:`validate_disclosures`), or "none recorded"."""
+    head = "## Changes made after seeing results\n\n"
+    mine = [e for e in disclosures if profile in e["profiles"]]
+    if not mine:
+        return head + f"None recorded for profile `{profile}` (`{DISCLOSURES_PATH}`).\n"
+    out = head + (f"Every change made once results had been seen that applies to profile "
+                  f"`{profile}`, and the claim verdicts it flipped (`{DISCLOSURES_PATH}`):\n\n")
+    for e in mine:
+        flips = "; ".join(
+            f"`{f['claim']}`: {f['before']['verdict']} (results {f['before']['results']}: "
+            f"{f['before']['value']}) -> {f['after']['verdict']} (results "
+            f"{f['after']['results']}: {f['after']['value']})" for f in e["verdicts_flipped"]
+        ) or "none"
+        out += (f"- `{e['key']}`: {_value(e['from'])} -> {_value(e['to'])} (commit "
+                f"{e['commit']}). {e['why']} Verdicts flipped: {flips}.\n")
+    return out
+
 
 CLAIMS_PREAMBLE = """\
 The rules below were fixed before the three-seed results existed (issue 11) and are applied by
-`hmpo.analysis.report.evaluate_claims`; nothing is tuned to the outcome.{horizon} Every comparison is
-paired: all models answer the same evaluation problems with the same samples per problem,
-and a paired hierarchical bootstrap ({n_boot} replicates, `hmpo.analysis.stats`) resamples the
-problems (the same ones for both models) and each model's training seeds (the base model is
-one run). Verdicts are three-valued: **reproduced** (the whole 95% interval satisfies the
-claim), **contradicted** (the whole interval violates it), **inconclusive** (the interval
-straddles the claim's bound: this design cannot tell); **untestable here** when the inputs are
-missing. "Smallest detectable" is the minimal detectable difference, (z_0.975 + z_0.80) x SE =
-2.80 x SE: the true difference this design finds with 80% power at 5% (two-sided). "Floor"
-marks rows whose models all sit at the same value within their own CIs, in accuracy and
-tokens.
+`hmpo.analysis.claims.evaluate_claims`; nothing is tuned to the outcome, and every setting
+changed after results had been seen is listed under "Changes made after seeing results", with
+the verdicts it flipped. Every comparison is paired: all models answer the same evaluation
+problems with the same samples per problem, and a paired hierarchical bootstrap ({n_boot}
+replicates, `hmpo.analysis.stats`) resamples the problems (the same ones for both models) and
+each model's training seeds (the base model is one run). Verdicts are three-valued:
+**reproduced** (the whole 95% interval satisfies the claim), **contradicted** (the whole
+interval violates it), **inconclusive** (the interval straddles the claim's bound: this design
+cannot tell); **untestable here** when the inputs are missing. "Smallest detectable" is the
+minimal detectable difference, (z_0.975 + z_0.80) x SE = 2.80 x SE: the true difference this
+design finds with 80% power at 5% (two-sided). "Floor" marks rows whose models all sit at the
+same value within their own CIs, in accuracy and tokens.
 
 Tolerances: negligible accuracy loss = {tol:.1f} pt (the paper's); compression >= 19% (the
 paper's low end); cost ratio >= 1.5 (the paper's low end).
@@ -445,9 +580,11 @@ code, science and instruction following). The tiny model here knows one syntheti
 """
 
 
-def claims_markdown(claims: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
-    """The claims table as Markdown: the rules, then one row per claim, then the per-comparison
-    rows of the claims that have them."""
+def claims_markdown(claims: Sequence[Mapping[str, Any]], summary: Mapping[str, Any],
+                    disclosures: Sequence[Mapping[str, Any]]) -> str:
+    """claims.md: the rules, the changes made after seeing results that apply to the summary's
+    profile (``disclosures``: the whole record, :func:`validate_disclosures`), one row per
+    claim, then the per-comparison rows of the claims that have them."""
     seeds = summary.get("train_seeds")
     steps = summary.get("train_steps")
     head = (f"# Paper claims at this scale\n\nProfile `{summary['profile']}`, training seeds "
@@ -457,8 +594,8 @@ def claims_markdown(claims: Sequence[Mapping[str, Any]], summary: Mapping[str, A
             f"{summary['seed']}, main set `{summary['main_set']}`. The paper's results are on "
             "Qwen3.5 models at 9B-122B parameters, these are not.\n\n"
             + CLAIMS_PREAMBLE.format(
-                n_boot=summary.get("n_bootstrap", N_BOOT), tol=100 * NEGLIGIBLE_LOSS,
-                horizon=HORIZON_NOTE if summary["profile"] == "default" else "") + "\n")
+                n_boot=summary.get("n_bootstrap", N_BOOT), tol=100 * NEGLIGIBLE_LOSS) + "\n"
+            + disclosures_markdown(disclosures, summary["profile"]) + "\n## Verdicts\n\n")
     lines = ["| Claim | Verdict | Metric | Smallest detectable | Rule | Note |",
              "| --- | --- | --- | --- | --- | --- |"]
     for c in claims:

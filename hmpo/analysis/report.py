@@ -3,10 +3,14 @@
 Reads what the upstream stages wrote (``<s>`` = a training seed of ``train.seeds``; the base
 model is one run, without seed folders)::
 
-    results/evaluate/base/{metrics,samples}/<set>.{json,jsonl}
-    results/evaluate/<method>/seed<s>/{metrics,samples}/<set>.{json,jsonl}   (hmpo.evaluation.evaluate)
-    results/train/<method>/seed<s>/metrics.json       (hmpo.training.grpo / hmpo.training.multistage: seconds)
+    results/evaluate/base/{metrics,samples}/<set>.{json,jsonl}    (hmpo.evaluation.evaluate)
+    results/evaluate/<method>/seed<s>/{metrics,samples}/<set>.{json,jsonl}
+    results/train/<method>/seed<s>/metrics.json      (hmpo.training.grpo, .multistage: seconds)
     results/train/<method>/seed<s>/live/plots/metrics/**.tsv   (per-step dvclive logs)
+    results/base_model/budgets.json                  (the fixed budgets, in tokens)
+    docs/disclosures.yaml       the changes made after seeing results (:func:`load_disclosures`)
+
+(folders named by :mod:`hmpo.paths`)
 
 and writes::
 
@@ -23,10 +27,11 @@ and writes::
                                 the smallest detectable difference and the floor flag
     results/figures/pareto.csv  the Pareto plot's data series (for ``dvc plots``)
 
-Statistics are :mod:`hmpo.analysis.stats`: every comparison is a paired hierarchical bootstrap over the
-evaluation problems (the same problems for every model) and the training seeds. The claim
-rules live in :mod:`hmpo.analysis.claims` (:func:`hmpo.analysis.claims.evaluate_claims`, fixed before the
-three-seed results existed); this module gathers their inputs and writes claims.{md,json}.
+Statistics are :mod:`hmpo.analysis.stats`: every comparison is a paired hierarchical bootstrap
+over the evaluation problems (the same problems for every model) and the training seeds. The
+claim rules live in :mod:`hmpo.analysis.claims` (:func:`~hmpo.analysis.claims.evaluate_claims`,
+fixed before the three-seed results existed); this module gathers their inputs, reads the
+record of changes made after seeing results, and writes claims.{md,json}.
 
 Run from the repository root after the evaluate stage::
 
@@ -46,25 +51,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from hmpo import paths
 from hmpo.analysis import stats
 from hmpo.analysis.claims import (
-    BASE,
     COST_COMPRESSIONS,
+    DISCLOSURES_PATH,
     N_BOOT,
     REFERENCE,
     SMOOTH_STEPS,
     claims_markdown,
     evaluate_claims,
+    validate_disclosures,
 )
 from hmpo.analysis.stats import round_floats
+from hmpo.config import Config
 from hmpo.evaluation.evaluate import (
     compression,
-    dumps_json,
     eval_paths,
     problem_table,
-    write_text_atomic,
 )
+from hmpo.io import dumps_json, write_text_atomic
+from hmpo.paths import BASE
+from hmpo.training.train_log import load_train_log
 
 MAIN_SET = "synthetic_eval"
 FIXED_REWARD = "hmpo_fixed"  # every method with this reward is a point of the fixed frontier
@@ -72,43 +82,39 @@ DIGITS = 4  # floats in summary.json are rounded to this many decimals
 #: Per-set fields averaged over a model's seeds from its metrics.json files.
 MEAN_FIELDS = ("accuracy", "mean_tokens", "median_tokens", "finished_rate")
 PER_SEED_FIELDS = ("accuracy", "mean_tokens", "compression", "finished_rate")
+#: The record of changes made after seeing results (a plain YAML file a reviewer reads; its
+#: format is :func:`hmpo.analysis.claims.validate_disclosures`'s). Stage figures depends on it.
+DISCLOSURES_FILE = Path(__file__).resolve().parents[2] / DISCLOSURES_PATH
 
 
 # ----------------------------------------------------------------------------- helpers
-def model_names(cfg: Any) -> list[str]:
+def model_names(cfg: Config) -> list[str]:
     """The evaluated models in report order: the base model, then the methods of params."""
     return [BASE, *cfg.methods]
 
 
-def training_seeds(cfg: Any) -> list[int]:
-    """``cfg.train.seeds`` (the RL seeds); ``[cfg.seed]`` for a config without the key."""
-    train = getattr(cfg, "train", None)
-    seeds = getattr(train, "seeds", None) if train is not None else None
-    return [int(s) for s in (seeds if seeds else [cfg.seed])]
+def training_seeds(cfg: Config) -> list[int]:
+    """``cfg.train.seeds``: the RL seeds (the config requires at least one)."""
+    return [int(s) for s in cfg.train.seeds]
 
 
-def fixed_budget_methods(cfg: Any) -> list[str]:
+def fixed_budget_methods(cfg: Config) -> list[str]:
     """The methods whose reward is ``hmpo_fixed``: the points of the fixed-budget frontier."""
-    return [m for m, mc in cfg.methods.items()
-            if getattr(mc, "reward", None) == FIXED_REWARD]
+    return [m for m, mc in cfg.methods.items() if mc.reward == FIXED_REWARD]
 
 
-def references(cfg: Any) -> dict[str, str]:
+def references(cfg: Config) -> dict[str, str]:
     """``{model: the HMPO run it is compared with}`` in comparisons.{md,csv}.
 
     A method trained for ``steps_factor`` x ``train.max_steps`` steps is compared with the
     method of reward ``hmpo`` (no params, no budget, single-stage) trained as long, when there
     is one (``hmpo_add_long`` -> ``hmpo_long``); everything else with ``hmpo``.
     """
-    def factor(mc: Any) -> int:
-        return int(getattr(mc, "steps_factor", 1))
-
-    plain_hmpo = {factor(mc): m for m, mc in cfg.methods.items()
-                  if getattr(mc, "reward", None) == REFERENCE and not getattr(mc, "params", None)
-                  and getattr(mc, "budget_percentile", None) is None
-                  and not getattr(mc, "multistage", False)}
+    plain_hmpo = {mc.steps_factor: m for m, mc in cfg.methods.items()
+                  if mc.reward == REFERENCE and not mc.params and mc.budget_percentile is None
+                  and not mc.multistage}
     plain_hmpo[1] = REFERENCE
-    return {m: plain_hmpo.get(factor(cfg.methods[m]) if m in cfg.methods else 1, REFERENCE)
+    return {m: plain_hmpo.get(cfg.methods[m].steps_factor if m in cfg.methods else 1, REFERENCE)
             for m in model_names(cfg)}
 
 
@@ -119,10 +125,28 @@ def main_set(sets: Sequence[str]) -> str:
     return MAIN_SET if MAIN_SET in sets else sets[0]
 
 
-def run_dir(results_dir: str | Path, stage: str, model: str, seed: int | None) -> Path:
-    """``results/<stage>/<model>`` for the base model (``seed`` None), else ``.../seed<s>``."""
-    root = Path(results_dir) / stage / model
-    return root if seed is None else root / f"seed{seed}"
+#: The run folders the report reads, per stage (:mod:`hmpo.paths`).
+_RUN_DIRS = {"evaluate": paths.eval_results_dir, "train": paths.train_results_dir}
+
+
+def _results(results_dir: str | Path | None) -> Path:
+    """The results folder: ``results_dir``, or :func:`hmpo.paths.results_dir` when None."""
+    return paths.results_dir() if results_dir is None else Path(results_dir)
+
+
+def _under(results_dir: str | Path | None, path: Path) -> Path:
+    """``path`` (a folder of :mod:`hmpo.paths` under ``results/``) moved under ``results_dir``,
+    so that tests and other callers can point the report at another results folder."""
+    return _results(results_dir) / path.relative_to(paths.results_dir())
+
+
+def run_dir(results_dir: str | Path | None, stage: str, model: str, seed: int | None) -> Path:
+    """One run's folder of stage ``evaluate`` or ``train`` under ``results_dir``:
+    ``<results_dir>/<stage>/<model>`` for the base model (``seed`` None), else
+    ``.../seed<s>`` (:func:`hmpo.paths.eval_results_dir`, :func:`hmpo.paths.train_results_dir`)."""
+    if stage not in _RUN_DIRS:
+        raise ValueError(f"stage {stage!r}: the report reads runs of {sorted(_RUN_DIRS)}")
+    return _under(results_dir, _RUN_DIRS[stage](model, seed))
 
 
 def model_runs(model: str, seeds: Sequence[int]) -> list[int | None]:
@@ -131,7 +155,7 @@ def model_runs(model: str, seeds: Sequence[int]) -> list[int | None]:
 
 
 def _stage(model: str) -> str:
-    return f"evaluate@{model}"
+    return paths.eval_stage(model)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -147,7 +171,7 @@ def _sd(values: Sequence[float | None]) -> float | None:
 
 # ----------------------------------------------------------------------------- collect
 def collect_evaluations(
-    models: Sequence[str], sets: Sequence[str], results_dir: str | Path = "results",
+    models: Sequence[str], sets: Sequence[str], results_dir: str | Path | None = None,
     seeds: Sequence[int] = (0,),
 ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """``{model: {run: {set: metrics}}}`` from every run's ``metrics/<set>.json``.
@@ -184,15 +208,15 @@ def load_samples(path: str | Path) -> list[dict[str, Any]]:
 
 
 def problem_matrices(
-    models: Sequence[str], sets: Sequence[str], results_dir: str | Path = "results",
+    models: Sequence[str], sets: Sequence[str], results_dir: str | Path | None = None,
     seeds: Sequence[int] = (0,),
 ) -> dict[str, dict[str, Any]]:
     """Per set, the paired data of every model: ``{set: {"ids": [...], model: {"accuracy":
     (n_runs, n_problems), "tokens": (n_runs, n_problems)}}}``.
 
     Built from each run's ``samples/<set>.jsonl``: per problem the mean over its samples of
-    correctness and of ``n_tokens`` (:func:`hmpo.evaluation.evaluate.problem_table`), columns in sorted
-    problem-id order. Every run of every model must cover the same problems (the pairing).
+    correctness and of ``n_tokens`` (:func:`hmpo.evaluation.evaluate.problem_table`), columns in
+    sorted problem-id order. Every run of every model must cover the same problems (the pairing).
     """
     out: dict[str, dict[str, Any]] = {}
     for s in sets:
@@ -245,7 +269,7 @@ def train_cost(train_metrics: Mapping[str, Any]) -> dict[str, float | None]:
             "pre_rl_seconds": pre}
 
 
-def collect_costs(methods: Sequence[str], results_dir: str | Path = "results",
+def collect_costs(methods: Sequence[str], results_dir: str | Path | None = None,
                   seeds: Sequence[int] = (0,)) -> dict[str, Any]:
     """Per method the across-seed mean costs and the per-seed values; the base model: None.
 
@@ -272,44 +296,8 @@ def collect_costs(methods: Sequence[str], results_dir: str | Path = "results",
     return costs
 
 
-#: dvclive series (under ``.../live/plots/metrics/``) -> training-curve column.
-TRAIN_LOG_SERIES = {
-    "hmpo/length_mean": "completion_length",
-    "hmpo/accuracy": "accuracy",
-    "hmpo/budget_tokens_mean": "budget_tokens",
-    "time/step_s": "step_seconds",
-}
-
-
-def load_train_log(train_dir: str | Path, series: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Per-step training log of one run as a DataFrame (``step`` + one column per series).
-
-    ``train_dir`` is a run's folder (``results/train/<m>/seed<s>``). Reads the dvclive TSVs
-    hmpo.training.grpo writes (``<train_dir>/live/plots/metrics/<name>.tsv``); a series the run did
-    not log is left out. ``step_seconds`` is the wall time of the rollout step (hmpo.training.grpo's
-    ``time/step_s``; with ``logging_steps > 1`` the mean over the logged steps).
-    """
-    series = TRAIN_LOG_SERIES if series is None else series
-    root = Path(train_dir) / "live" / "plots" / "metrics"
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root} does not exist; run the train stage for "
-                                f"{Path(train_dir).name!r}")
-    out: pd.DataFrame | None = None
-    for name, column in series.items():
-        path = root / f"{name}.tsv"
-        if not path.is_file():
-            continue
-        leaf = name.rsplit("/", 1)[-1]
-        df = pd.read_csv(path, sep="\t")
-        df = df[["step", leaf]].rename(columns={leaf: column})
-        out = df if out is None else out.merge(df, on="step", how="outer")
-    if out is None:
-        raise FileNotFoundError(f"{root} holds none of {list(series)}")
-    return out.sort_values("step").reset_index(drop=True)
-
-
 def load_train_logs(methods: Sequence[str], seeds: Sequence[int],
-                    results_dir: str | Path = "results") -> dict[str, dict[int, pd.DataFrame]]:
+                    results_dir: str | Path | None = None) -> dict[str, dict[int, pd.DataFrame]]:
     """``{method: {seed: load_train_log(results/train/<method>/seed<s>)}}`` (seed spread)."""
     return {m: {s: load_train_log(run_dir(results_dir, "train", m, s)) for s in seeds}
             for m in methods}
@@ -479,8 +467,9 @@ def comparisons_markdown(df: pd.DataFrame) -> str:
              "Every model vs the HMPO run of its length (" + ", ".join(refs) + ")")
     parts = [f"# {title}: paired differences (model - reference)\n\n"
              "Paired hierarchical bootstrap over the evaluation problems and the training seeds "
-             "(hmpo.analysis.stats), 95% percentile intervals; MDD = the smallest true difference the "
-             "design detects with 80% power at 5% (2.80 x SE); *floor* = both models at the "
+             "(hmpo.analysis.stats), 95% percentile intervals; MDD = the smallest true "
+             "difference the design detects with 80% power at 5% (2.80 x SE); *floor* = both "
+             "models at the "
              "same value within their own CIs, in accuracy and tokens.\n"]
     for (s, ref), rows in df.groupby(["set", "reference"], sort=False):
         r = rows.reset_index(drop=True)
@@ -690,36 +679,74 @@ def cost_to_compression(logs: Mapping[str, Mapping[int, pd.DataFrame]],
     return out
 
 
-def load_budgets(cfg: Any, results_dir: str | Path) -> dict[str, float]:
+def load_budgets(cfg: Config, results_dir: str | Path | None = None) -> dict[str, float]:
     """``{method: budget tokens}`` of the fixed-budget methods: the resolved percentile budgets
-    of ``results/base_model/budgets.json`` or a method's own ``fixed_budget_tokens``."""
-    path = Path(results_dir) / "base_model" / "budgets.json"
+    of ``results/base_model/budgets.json`` (:func:`hmpo.paths.budgets_file`) or a method's own
+    ``fixed_budget_tokens``."""
+    path = _under(results_dir, paths.budgets_file())
     raw = json.loads(path.read_text()) if path.is_file() else {}
     table = raw.get("budgets_tokens", raw) if isinstance(raw, Mapping) else {}
     out = {}
     for m in fixed_budget_methods(cfg):
         mc = cfg.methods[m]
-        q = getattr(mc, "budget_percentile", None)
+        q = mc.budget_percentile
         if q is not None and f"p{q}" in table:
             out[m] = float(table[f"p{q}"])
-        elif "fixed_budget_tokens" in (getattr(mc, "params", None) or {}):
+        elif "fixed_budget_tokens" in mc.params:
             out[m] = float(mc.params["fixed_budget_tokens"])
     return out
 
 
-# ----------------------------------------------------------------------------- the stage
-def write_report(cfg: Any, results_dir: str | Path = "results", *,
-                 n_boot: int = N_BOOT) -> dict[str, Any]:
-    """Collect every run's evaluation, samples, training cost and log; write the summary,
-    costs, tables, comparisons and claims.
+def load_disclosures(path: str | Path = DISCLOSURES_FILE) -> list[dict[str, Any]]:
+    """The record of changes made after seeing results (``docs/disclosures.yaml``), checked by
+    :func:`hmpo.analysis.claims.validate_disclosures`; ValueError naming the file, the entry and
+    the field when it is malformed, FileNotFoundError when it is missing (an absent record
+    must not read as "nothing changed")."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: the record of changes made after "
+                                "seeing results (an empty one is `changes: []`)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML: {e}") from e
+    return validate_disclosures(raw, str(path))
 
-    Also writes ``results/figures/pareto.csv`` (method, accuracy, mean_tokens, compression on
-    the main set): the data series of the Pareto plot for ``dvc plots``. Returns ``{"summary",
-    "costs", "table", "comparisons", "claims", "evaluations" ({model: {set: across-seed
-    metrics incl. by_difficulty}}), "runs" ({model: {run: {set: metrics}}}), "train_logs"
-    ({method: {seed: DataFrame}}), "times" (time to compression)}``.
+
+# ----------------------------------------------------------------------------- the stage
+def completion_length_series(logs: Mapping[str, Mapping[int, pd.DataFrame]],
+                             seed: int) -> pd.DataFrame:
+    """``method, step, completion_length`` rows of every method's run of training seed `seed`
+    (long format: ``dvc plots`` draws one line per method with the ``by_method`` template).
+
+    >>> log = pd.DataFrame({"step": [1, 2], "completion_length": [40.0, 30.0]})
+    >>> completion_length_series({"hmpo": {0: log}, "grpo": {0: log}}, 0).shape
+    (4, 3)
     """
-    results_dir = Path(results_dir)
+    frames = [logs[m][seed][["step", "completion_length"]].dropna().assign(method=m)
+              for m in logs if "completion_length" in logs[m][seed]]
+    if not frames:
+        return pd.DataFrame(columns=["method", "step", "completion_length"])
+    return pd.concat(frames, ignore_index=True)[["method", "step", "completion_length"]]
+
+
+def write_report(cfg: Config, results_dir: str | Path | None = None, *,
+                 n_boot: int = N_BOOT,
+                 disclosures: str | Path = DISCLOSURES_FILE) -> dict[str, Any]:
+    """Collect every run's evaluation, samples, training cost and log; write the summary,
+    costs, tables, comparisons and claims (with the entries of the record ``disclosures``
+    that apply to ``cfg.profile``, :func:`load_disclosures`). ``results_dir`` defaults to
+    ``results/`` (:func:`hmpo.paths.results_dir`).
+
+    Also writes the data series that ``dvc plots`` draws: ``results/figures/pareto.csv``
+    (method, accuracy, mean_tokens, compression on the main set) and
+    ``results/figures/completion_length.csv`` (:func:`completion_length_series`). Returns
+    ``{"summary", "costs", "table", "comparisons", "claims", "evaluations" ({model: {set:
+    across-seed metrics incl. by_difficulty}}), "runs" ({model: {run: {set: metrics}}}),
+    "train_logs" ({method: {seed: DataFrame}}), "times" (time to compression)}``.
+    """
+    record = load_disclosures(disclosures)  # a malformed record fails before any work
+    results_dir = _results(results_dir)
     sets = list(cfg.evaluate.sets)
     seeds = training_seeds(cfg)
     models = model_names(cfg)
@@ -735,7 +762,7 @@ def write_report(cfg: Any, results_dir: str | Path = "results", *,
         for key in TIMING_FIELDS:
             entry[key] = cost.get(key)
     logs = load_train_logs(methods, seeds, results_dir)
-    single = [m for m in methods if not getattr(cfg.methods[m], "multistage", False)]
+    single = [m for m in methods if not cfg.methods[m].multistage]
     ref_tok = reference_length(logs, single)
     times = (cost_to_compression(logs, costs, [m for m in ("hmpo", "multistage") if m in logs],
                                  reference_tokens=ref_tok) if ref_tok else {})
@@ -755,10 +782,13 @@ def write_report(cfg: Any, results_dir: str | Path = "results", *,
     write_text_atomic(results_dir / "comparisons.csv", comparisons.to_csv(index=False))
     write_text_atomic(results_dir / "comparisons.md", comparisons_markdown(comparisons))
     write_text_atomic(results_dir / "claims.json", dumps_json(claims))
-    write_text_atomic(results_dir / "claims.md", claims_markdown(claims, summary))
+    write_text_atomic(results_dir / "claims.md", claims_markdown(claims, summary, record))
     main = table[table["set"] == summary["main_set"]]
     pareto = main[["method", "accuracy", "mean_tokens", "compression"]]
     write_text_atomic(results_dir / "figures" / "pareto.csv", pareto.to_csv(index=False))
+    lengths = completion_length_series(logs, seeds[0])
+    write_text_atomic(results_dir / "figures" / "completion_length.csv",
+                      lengths.to_csv(index=False))
     evaluations = {m: {s: {**summary["methods"][m]["sets"][s],
                            "by_difficulty": mean_by_difficulty(r, s)} for s in sets}
                    for m, r in runs.items()}

@@ -23,8 +23,10 @@ Run one model on one set from Python (repository root)::
 
     from hmpo.config import load_config
     from hmpo.evaluation.evaluate import evaluate_model
+    from hmpo.paths import eval_results_dir, model_dir
     cfg = load_config("params.yaml")
-    evaluate_model(cfg, "models/hmpo", "synthetic_eval", out_dir="results/evaluate/hmpo")
+    evaluate_model(cfg, model_dir("hmpo", 0), "synthetic_eval",
+                   out_dir=eval_results_dir("hmpo", 0))       # training seed 0 of hmpo
 
 or the whole stage for one model, every set in ``evaluate.sets``: ``dvc repro evaluate@hmpo``.
 
@@ -39,13 +41,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hmpo import paths
+from hmpo.config import Config
+from hmpo.io import dumps_json, write_text_atomic
 
 
 # ----------------------------------------------------------------------------- pure metrics
@@ -214,18 +219,24 @@ def summarize_samples(
 
 
 # ----------------------------------------------------------------------------- inputs
+#: A training seed's folder name (:func:`hmpo.paths.seed_dir_name`: ``seed<s>``).
+_SEED_DIR = re.compile(re.escape(paths.seed_dir_name(0)[:-1]) + r"\d+")
+
+
 def _fix_hint(model_dir: Path) -> str:
-    """The stage that rebuilds `model_dir`: ``models/base``, ``models/<m>`` or a training
-    seed's ``models/<m>/seed<s>`` (whose stage is ``train@<m>``, not ``train@seed<s>``)."""
+    """The stage that rebuilds `model_dir`: the base model's (:func:`hmpo.paths.base_model_dir`),
+    ``models/<m>`` or a training seed's ``models/<m>/seed<s>`` (whose stage is ``train@<m>``,
+    not ``train@seed<s>``)."""
     name = model_dir.name
-    if re.fullmatch(r"seed\d+", name) and model_dir.parent.name:
+    if _SEED_DIR.fullmatch(name) and model_dir.parent.name:
         name = model_dir.parent.name
-    stage = "base_model" if name == "base" else f"train@{name}"
+    stage = "base_model" if name == paths.BASE else f"train@{name}"
     return f"rerun `dvc repro {stage}`"
 
 
-def load_eval_set(set_name: str, data_dir: str | Path = "data/processed") -> list[dict[str, Any]]:
-    """Records of ``<data_dir>/<set_name>.jsonl``, checked against the shared schema.
+def load_eval_set(set_name: str, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Records of ``<data_dir>/<set_name>.jsonl`` (default: stage data's folder,
+    :func:`hmpo.paths.data_dir`), checked against the shared schema.
 
     Parsing and the schema check are the data stage's own (``hmpo.task.benchmarks.read_jsonl``,
     ``hmpo.task.data.validate_records``); a failure names the file and says how to rebuild it.
@@ -235,9 +246,10 @@ def load_eval_set(set_name: str, data_dir: str | Path = "data/processed") -> lis
 
     if not isinstance(set_name, str) or not set_name:
         raise ValueError(f"set_name must be a non-empty string, got {set_name!r}")
-    path = Path(data_dir) / f"{set_name}.jsonl"
+    data_dir = paths.data_dir() if data_dir is None else Path(data_dir)
+    path = data_dir / f"{set_name}.jsonl"
     if not path.is_file():
-        known = sorted(p.stem for p in Path(data_dir).glob("*.jsonl"))
+        known = sorted(p.stem for p in data_dir.glob("*.jsonl"))
         raise FileNotFoundError(
             f"evaluate.sets: {path} does not exist (sets present: {known or 'none'}); run "
             f"`dvc repro data`, or drop {set_name!r} from evaluate.sets"
@@ -251,40 +263,28 @@ def load_eval_set(set_name: str, data_dir: str | Path = "data/processed") -> lis
 
 
 # ----------------------------------------------------------------------------- outputs
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary sibling and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def eval_paths(out_dir: str | Path, set_name: str) -> tuple[Path, Path]:
     """``(metrics JSON, samples JSONL)`` of one model's evaluation on ``set_name``."""
     out = Path(out_dir)
     return out / "metrics" / f"{set_name}.json", out / "samples" / f"{set_name}.jsonl"
 
 
-def dumps_json(obj: Any) -> str:
-    """Stable JSON text: sorted keys, 2-space indent, trailing newline."""
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
 # ----------------------------------------------------------------------------- the stage
 def evaluate_model(
-    cfg: Any,
+    cfg: Config,
     model_dir: str | Path,
     set_name: str,
     *,
     out_dir: str | Path,
-    data_dir: str | Path = "data/processed",
+    data_dir: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Sample, verify and score one model on one evaluation set; write samples and metrics.
 
-    ``cfg`` is the loaded :class:`hmpo.config.Config` (``evaluate`` section, ``seed``,
-    ``base_model.prompt_style``). Returns the metrics dict also written to
-    ``<out_dir>/metrics/<set_name>.json`` (samples: ``<out_dir>/samples/<set_name>.jsonl``).
+    ``cfg`` is the loaded config (``evaluate`` section, ``seed``, ``threads``,
+    ``base_model.prompt_style``); ``data_dir`` defaults to stage data's folder. Returns the
+    metrics dict also written to ``<out_dir>/metrics/<set_name>.json`` (samples:
+    ``<out_dir>/samples/<set_name>.jsonl``).
     """
     import torch
     from transformers import AutoTokenizer

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from hmpo.evaluation.evaluate import compression
+from hmpo.paths import BASE, results_dir
 
 #: Every key a headline file may hold, and what it means.
 KEYS = {
@@ -97,7 +98,7 @@ def evaluation_headline(per_seed: Mapping[Any, Mapping[str, Mapping[str, Any]]],
 
     ``per_seed`` maps a training seed to ``{set: metrics}`` (the dicts
     :func:`hmpo.evaluation.evaluate.evaluate_model` returns / writes to
-    ``results/evaluate/<model>/.../<set>.json``); one seed is fine. ``base`` is the base
+    ``results/evaluate/<model>/seed<s>/metrics/<set>.json``); one seed is fine. ``base`` is the base
     model's ``{set: metrics}`` (for ``compr``), ``other_sets`` maps further sets to a key
     suffix (default :data:`DEFAULT_OTHER_SETS`, where present; ``{}`` for none).
 
@@ -125,7 +126,8 @@ def evaluation_headline(per_seed: Mapping[Any, Mapping[str, Mapping[str, Any]]],
 
 
 def train_headline(train_metrics: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """``{"train_s": mean wall seconds}`` over the seeds' ``results/train/<m>/metrics.json``.
+    """``{"train_s": mean wall seconds}`` over the seeds' train metrics
+    (``results/train/<m>/seed<s>/metrics.json``).
 
     >>> train_headline([{"wall_s": 50.0}, {"wall_s": 70.0}])
     {'train_s': 60.0}
@@ -147,7 +149,7 @@ def summary_headline(summary: Mapping[str, Any], model: str,
     """
     main = summary["main_set"]
     entry = summary["methods"][model]
-    is_base = model == "base"
+    is_base = model == BASE
     out: dict[str, float] = {}
     for s, suffix in {main: "", **_other_sets(main, entry["sets"], other_sets)}.items():
         e = entry["sets"][s]
@@ -211,14 +213,15 @@ def write_headline(path: str | Path, d: Mapping[str, Any]) -> Path:
 
 
 def write_headlines(summary: Mapping[str, Any], costs: Mapping[str, Any] | None,
-                    out_dir: str | Path = "results/metrics",
+                    out_dir: str | Path | None = None,
                     other_sets: Mapping[str, str] | None = None) -> list[Path]:
-    """Write ``<out_dir>/<model>.json`` for every model of the summary; returns the paths.
+    """Write ``<out_dir>/<model>.json`` for every model of the summary (default folder:
+    ``results/metrics``, :func:`hmpo.paths.results_dir`); returns the paths.
 
     A file left from a model no longer in the summary is removed, so `dvc metrics show` does
     not list a stale row.
     """
-    out_dir = Path(out_dir)
+    out_dir = results_dir("metrics") if out_dir is None else Path(out_dir)
     paths = [write_headline(out_dir / f"{m}.json",
                             summary_headline(summary, m, costs, other_sets))
              for m in summary["methods"]]

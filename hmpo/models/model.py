@@ -21,7 +21,8 @@ No model hub is reachable, so the default pipeline builds everything here:
 
 Quick check::
 
-    python -c "from hmpo.models.model import build_tokenizer as b; print(b().tokenize('Q: o2+4 e3 s1=3'))"
+    python -c "from hmpo.models.model import build_tokenizer as b; \\
+               print(b().tokenize('Q: o2+4 e3 s1=3'))"
 """
 
 from __future__ import annotations

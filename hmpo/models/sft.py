@@ -2,10 +2,10 @@
 
 HMPO needs a base model that reasons correctly but too verbosely. No hub is reachable, so the
 CPU profiles make one: a tiny model trained from scratch on the synthetic task's verbose
-traces (hmpo.task.synthetic: several renderings per problem with 0..max_rechecks redundant lines per
-step, so the model learns a distribution of lengths and has room to compress).
+traces (hmpo.task.synthetic: several renderings per problem with 0..max_rechecks redundant
+lines per step, so the model learns a distribution of lengths and has room to compress).
 
-`train_base_model(cfg)`:
+`train_base_model(cfg)` (the stage runs it through :mod:`hmpo.models.base_model`):
 1. problems from data/processed/synthetic_{train,eval,transfer}.jsonl when the data stage has
    written them, else `make_sets(cfg.data.synthetic, cfg.seed)` (the same sets);
 2. SFT on (prompt, verbose trace + EOS) pairs, the prompt masked from the loss; AdamW, linear
@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hmpo import paths
 from hmpo.config import Config, write_resolved
 from hmpo.models.generate import sample
 from hmpo.models.model import build_tiny_model, build_tokenizer, n_parameters, save_model
@@ -56,13 +57,14 @@ IGNORE = -100
 
 # --------------------------------------------------------------------------- data
 def load_problem_sets(cfg: Config,
-                      data_dir: str | Path = "data/processed") -> dict[str, list[dict]]:
-    """The three synthetic sets: the data stage's JSONL files if all exist, else make_sets."""
-    d = Path(data_dir)
-    paths = {name: d / f"{name}.jsonl" for name in SET_NAMES}
-    if all(p.is_file() for p in paths.values()):
+                      data_dir: str | Path | None = None) -> dict[str, list[dict]]:
+    """The three synthetic sets: the data stage's JSONL files in `data_dir` (default
+    :func:`hmpo.paths.data_dir`) if all exist, else make_sets."""
+    d = Path(data_dir) if data_dir is not None else paths.data_dir()
+    files = {name: d / f"{name}.jsonl" for name in SET_NAMES}
+    if all(p.is_file() for p in files.values()):
         return {name: [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-                for name, p in paths.items()}
+                for name, p in files.items()}
     return synthetic.make_sets(cfg.data.synthetic, cfg.seed)
 
 
@@ -143,7 +145,7 @@ def sft_train(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[list[
     so a second core speeds it up without changing the weights. The backward is not
     thread-count invariant: BLAS splits the weight gradients' sums over the batch's tokens
     between threads, and with 2 threads in the backward the base model came out different
-    (README "Time").
+    (README, "How fragile that base is").
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
@@ -403,16 +405,22 @@ def teacher_forced(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[
 
 
 # --------------------------------------------------------------------------- the stage
-def train_base_model(cfg: Config, out_dir: str | Path = "models/base",
-                     results_dir: str | Path = "results/base_model", *,
-                     data_dir: str | Path = "data/processed", progress: bool = True,
+def train_base_model(cfg: Config, out_dir: str | Path | None = None,
+                     results_dir: str | Path | None = None, *,
+                     data_dir: str | Path | None = None, progress: bool = True,
                      measure_model: bool = True) -> dict[str, Any]:
-    """SFT the tiny base model, save it, measure it; returns (and writes) metrics.json's dict."""
+    """SFT the tiny base model, save it, measure it; returns (and writes) metrics.json's dict.
+
+    Defaults are the run layout (:mod:`hmpo.paths`): `out_dir` ``models/base``, `results_dir`
+    ``results/base_model``, `data_dir` ``data/processed``. The stage calls it through
+    :func:`hmpo.models.base_model.make_base_model`.
+    """
     b = cfg.base_model
     if b.kind != "tiny":
         raise ValueError(f"base_model.kind: train_base_model builds kind 'tiny', got {b.kind!r}")
     torch.set_num_threads(cfg.threads)
-    results = Path(results_dir)
+    out_dir = out_dir if out_dir is not None else paths.base_model_dir()
+    results = Path(results_dir) if results_dir is not None else paths.results_dir("base_model")
     results.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, results)
     sets = load_problem_sets(cfg, data_dir)
@@ -430,8 +438,9 @@ def train_base_model(cfg: Config, out_dir: str | Path = "models/base",
         row["phase"] = 1
     if b.sft_mix_steps > 0:
         # Phase 2: the same problems, traces of which early_share answer early. One phase on
-        # the whole mix fails (NOTES.md: 16.5% sampled accuracy; the addition table is not
-        # learned when unlearnable targets share the embeddings), so the table comes first.
+        # the whole mix fails (../shared/NOTES.md, outside the repository: 16.5% sampled
+        # accuracy; the addition table is not learned when unlearnable targets share the
+        # embeddings), so the table comes first.
         mix = encode_examples(tokenizer, synthetic.sft_texts(
             sets["synthetic_train"], cfg.data.synthetic.n_sft_traces,
             cfg.data.synthetic.max_rechecks, cfg.seed + 1,

@@ -1,7 +1,7 @@
 """Run one pipeline notebook: its jupytext source, parameterised and executed by papermill.
 
-    python -m hmpo.pipeline.notebook notebooks/04_evaluate.py results/evaluate/hmpo/04_evaluate.ipynb \\
-        -p model hmpo
+    python -m hmpo.pipeline.notebook notebooks/04_evaluate.py \\
+        results/evaluate/hmpo/04_evaluate.ipynb -p model hmpo
 
 This is every DVC stage's command. It reads the ``.py`` source (jupytext, percent format),
 has papermill inject the parameters after the cell tagged ``parameters`` and execute the
@@ -37,6 +37,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
+
 #: Python warning filters (``-W`` syntax: action:message-prefix:category) for the kernel,
 #: each one a warning seen in an executed smoke-profile notebook, none of which a reviewer can act
 #: on. Commas separate them in PYTHONWARNINGS, so none may contain one.
@@ -66,8 +68,8 @@ def kernel_environment(extra: Mapping[str, str] | None = None) -> Iterator[dict[
     """Set :data:`KERNEL_ENV` (and ``extra``) in ``os.environ`` for the block; restore after.
 
     The kernel is a child process and inherits this environment. A variable the caller has
-    already set keeps its value (``TRANSFORMERS_VERBOSITY=info python -m hmpo.pipeline.notebook ...``
-    shows the log lines again); yields the variables actually set.
+    already set keeps its value (``TRANSFORMERS_VERBOSITY=info python -m hmpo.pipeline.notebook
+    ...`` shows the log lines again); yields the variables actually set.
     """
     wanted = {**KERNEL_ENV, **(extra or {})}
     added = {k: v for k, v in wanted.items() if k not in os.environ}
@@ -162,25 +164,30 @@ def imports_without(*optional: str) -> Iterator[None]:
 RUNNER_SKIPS = ("rfc3987_syntax",)
 
 
-def start_kernel(kernel: str) -> Any:
+class RunnerKernelManager(AsyncKernelManager):
+    """A kernel manager that keeps the clients made for it (``clients``), so that
+    :func:`stop_kernel` can close them: nbclient closes its client only on a kernel it started
+    itself, and the runner starts the kernel (:func:`start_kernel`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clients: list[Any] = []
+
+    def client(self, **kwargs: Any) -> Any:
+        kc = super().client(**kwargs)
+        self.clients.append(kc)
+        return kc
+
+
+def start_kernel(kernel: str) -> RunnerKernelManager:
     """Launch kernel `kernel` now and return its (async) kernel manager, without waiting.
 
     The kernel process boots on the other core while the runner imports jupytext and
-    papermill; papermill (nbclient) then connects to it and waits until it is ready. The
-    manager keeps the clients made for it (``km.clients``), so :func:`stop_kernel` can close
-    them: nbclient closes its client only on a kernel it started itself.
+    papermill; papermill (nbclient) then connects to it and waits until it is ready.
     """
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    class RunnerKernelManager(AsyncKernelManager):
-        def client(self, **kwargs: Any) -> Any:
-            kc = super().client(**kwargs)
-            self.clients.append(kc)
-            return kc
-
     km = RunnerKernelManager(kernel_name=kernel)
-    km.clients = []
     run_sync(km.start_kernel)()
     return km
 

@@ -46,7 +46,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from hmpo.config import SYNTHETIC_SETS, load_config, planned_sets  # noqa: F401 - re-exported
+from hmpo.config import (  # noqa: F401 - SYNTHETIC_SETS, planned_sets re-exported
+    SYNTHETIC_SETS,
+    Config,
+    load_config,
+    planned_sets,
+)
+from hmpo.paths import data_dir
 from hmpo.task.benchmarks import SCHEMA_FIELDS, SPLITS, check_unique_ids, load_benchmark, source_of
 from hmpo.task.gym import load_gym_task
 from hmpo.task.prompts import strip_instruction
@@ -192,7 +198,7 @@ def resolve_local_dir(local_dir: str | None) -> Path | None:
     return p if p.is_absolute() else REPO_ROOT / p
 
 
-def _synthetic_sets(cfg: Any) -> dict[str, list[dict]]:
+def _synthetic_sets(cfg: Config) -> dict[str, list[dict]]:
     synthetic = importlib.import_module("hmpo.task.synthetic")  # another engineer's module: lazy
     sets = synthetic.make_sets(cfg.data.synthetic, cfg.seed)
     if set(sets) != set(SYNTHETIC_SETS):
@@ -201,7 +207,7 @@ def _synthetic_sets(cfg: Any) -> dict[str, list[dict]]:
     return {k: sets[k] for k in SYNTHETIC_SETS}
 
 
-def _train_pool(cfg: Any, sets: dict[str, list[dict]], local_dir: Path | None
+def _train_pool(cfg: Config, sets: dict[str, list[dict]], local_dir: Path | None
                 ) -> tuple[str, list[dict], str]:
     """(pool name, records, source description) for data.train_source."""
     d = cfg.data
@@ -227,7 +233,7 @@ def _source(name: str, local_dir_config: str | None) -> str:
     return source_of(name, local_dir_config)
 
 
-def build_sets(cfg: Any, *, progress: bool = True) -> tuple[dict[str, list[dict]], dict]:
+def build_sets(cfg: Config, *, progress: bool = True) -> tuple[dict[str, list[dict]], dict]:
     """All sets for `cfg` (including ``train``) and the report; writes nothing."""
     d = cfg.data
     local_dir = resolve_local_dir(d.benchmarks.local_dir)
@@ -287,9 +293,10 @@ def build_sets(cfg: Any, *, progress: bool = True) -> tuple[dict[str, list[dict]
     return sets, report
 
 
-def prepare_data(cfg: Any, out_dir: str | Path = "data/processed", *,
+def prepare_data(cfg: Config, out_dir: str | Path | None = None, *,
                  progress: bool = True) -> dict:
-    """Write every enabled set, ``train.jsonl`` and ``report.json`` under `out_dir`.
+    """Write every enabled set, ``train.jsonl`` and ``report.json`` under `out_dir`
+    (default: stage data's folder, :func:`hmpo.paths.data_dir`).
 
     Returns the report (also written as report.json): ``counts`` per set, ``sources``,
     ``decontamination`` (per-evaluation-set overlaps with the training pool, removed count)
@@ -300,7 +307,7 @@ def prepare_data(cfg: Any, out_dir: str | Path = "data/processed", *,
             JSON, a duplicate id), naming the file and the problem.
     """
     sets, report = build_sets(cfg, progress=progress)
-    out = Path(out_dir)
+    out = data_dir() if out_dir is None else Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     digests = {}
     for name in sorted(sets):
@@ -322,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - thin CLI
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--profile", default=None)
-    ap.add_argument("--out", default="data/processed")
+    ap.add_argument("--out", default=str(data_dir()))
     args = ap.parse_args(argv)
     prepare_data(load_config(args.params, profile=args.profile), args.out)
 

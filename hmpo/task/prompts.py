@@ -191,8 +191,8 @@ def rollout_verdict(correct_fn: Any, completion: str, gold: str, *, finished: bo
     EOS (``finished`` False: a truncated trace is never a solution, whatever it contains), or
     its reasoning never closed (:func:`answer_text`), or it is not correct and states no
     answer (:func:`extract_answer` is None). ``correct_fn(text, gold)`` judges the answer
-    text (``hmpo.task.verify.verify``). Rewards read ``-1`` as wrong, except where a peer's reference
-    code scores "no answer" separately (GRPO-LEAD).
+    text (``hmpo.task.verify.verify``). Rewards read ``-1`` as wrong, except where a peer's
+    reference code scores "no answer" separately (GRPO-LEAD).
 
     >>> rollout_verdict(lambda t, g: g in t, "A: 12 wait, let me", "12", finished=False)
     -1

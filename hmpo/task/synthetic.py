@@ -1,7 +1,8 @@
 """The synthetic multi-step arithmetic task: generator, solver, minimal and verbose traces.
 
 This is the task the CPU profiles train on (no model hub is reachable, so the pipeline trains
-its own tiny reasoner on it, see hmpo.models.model / hmpo.models.sft). Difficulty = the number of steps.
+its own tiny reasoner on it, see hmpo.models.model / hmpo.models.sft). Difficulty = the number
+of steps.
 
 Problem: a start digit and k signed digit operations, all modulo 10::
 
@@ -32,12 +33,13 @@ Binomial(max_rechecks, p) lines per step, so lengths spread both across and with
 Every trace ends with the final line ``A: <digit>`` (the answer contract: the answer follows
 the last ``A:``).
 
-Why this format (NOTES.md records the formats that failed; a first version of this one, with
-the start state first and re-check lines ending in " ok", reached only 43% per-step sampled
-accuracy after 1,500 SFT steps, this one 85% after 2,500 and, with hmpo.models.model's factored
-embedding init, 99%): one token carries a label and its value (``o9-8``,
-``s9=1``), and every line, verbose or not, ends with the current state, which the prompt also
-ends with. So every read is either at a fixed offset or a single label match:
+Why this format (../shared/NOTES.md, outside the repository, records the formats that
+failed; a first version of this one, with the start state first and re-check lines ending in
+" ok", reached only 43% per-step sampled accuracy after 1,500 SFT steps, this one 85% after
+2,500 and, with hmpo.models.model's factored embedding init, 99%): one token carries a label
+and its value (``o9-8``, ``s9=1``), and every line, verbose or not, ends with the current
+state, which the prompt also ends with. So every read is either at a fixed offset or a
+single label match:
 
 - at a line start (after ``\\n``), the next operation is the one whose label follows the
   label of the state token just before the newline (previous-token head + label match), or
@@ -108,8 +110,9 @@ def token_parts(token: str) -> tuple[str, int | None, int | None] | None:
     """(kind, label, value mod 10) of a composite token, None for the other tokens.
 
     ``" s3=7"`` -> ("state", 3, 7); ``" o4-8"`` -> ("op", 4, 2) (subtracting 8 is adding 2
-    mod 10); ``" e5"`` -> ("end", 5, None); ``" 7"`` -> ("digit", None, 7). hmpo.models.model uses it
-    to initialise the embeddings of tokens that share a label or a value with shared parts.
+    mod 10); ``" e5"`` -> ("end", 5, None); ``" 7"`` -> ("digit", None, 7). hmpo.models.model
+    uses it to initialise the embeddings of tokens that share a label or a value with shared
+    parts.
     """
     if len(token) == 5 and token.startswith(" s") and token[3] == "=":
         return ("state", int(token[2]), int(token[4]))
