@@ -527,15 +527,13 @@ def _check_data(d: DataConfig) -> None:
     _check(bm.max_per_benchmark is None or bm.max_per_benchmark >= 1,
            "data.benchmarks.max_per_benchmark", "must be >= 1 or null (all rows)")
     _check(len(set(bm.names)) == len(bm.names), "data.benchmarks.names", "has duplicates")
-    try:  # hmpo.task.benchmarks (it never imports the config) is the registry of benchmark names
-        from hmpo.task.benchmarks import BENCHMARKS, TRAIN_POOLS
-    except ImportError:  # pragma: no cover - a broken task package fails in the data stage
-        BENCHMARKS, TRAIN_POOLS = None, ()
-    if BENCHMARKS is not None:
-        for n in bm.names:
-            _check(n in BENCHMARKS and n not in TRAIN_POOLS, "data.benchmarks.names",
-                   f"unknown evaluation benchmark {n!r} (known: "
-                   f"{', '.join(k for k in BENCHMARKS if k not in TRAIN_POOLS)})")
+    # hmpo.task.benchmarks (it never imports the config) is the registry of benchmark names
+    from hmpo.task.benchmarks import BENCHMARKS, TRAIN_POOLS
+
+    for n in bm.names:
+        _check(n in BENCHMARKS and n not in TRAIN_POOLS, "data.benchmarks.names",
+               f"unknown evaluation benchmark {n!r} (known: "
+               f"{', '.join(k for k in BENCHMARKS if k not in TRAIN_POOLS)})")
 
 
 def _check_base_model(b: BaseModelConfig) -> None:
@@ -609,10 +607,8 @@ def _check_train(t: TrainConfig) -> None:
 
 def _check_methods(methods: dict[str, MethodConfig]) -> None:
     _check(bool(methods), "methods", "at least one method is required")
-    try:  # the reward registry is the authority on names and params
-        from hmpo.training.rewards import get_reward
-    except ImportError:  # pragma: no cover - a broken training package fails in the train stage
-        get_reward = None
+    from hmpo.training.rewards import get_reward  # the authority on names and params
+
     for name, m in methods.items():
         _check(name.replace("_", "").replace("-", "").isalnum(), f"methods.{name}",
                "method names are letters, digits, '_' and '-' (they name stages and folders)")
@@ -623,11 +619,10 @@ def _check_methods(methods: dict[str, MethodConfig]) -> None:
                    f"only for reward hmpo_fixed (this method's reward is {m.reward!r})")
             _check("fixed_budget_tokens" not in m.params, f"methods.{name}.params",
                    "set budget_percentile or params.fixed_budget_tokens, not both")
-        if get_reward is not None:
-            try:
-                get_reward(m.reward, **m.params)
-            except ValueError as e:
-                raise ConfigError(f"methods.{name}.reward: {e}") from e
+        try:
+            get_reward(m.reward, **m.params)
+        except ValueError as e:
+            raise ConfigError(f"methods.{name}.reward: {e}") from e
 
 
 def _check_evaluate(e: EvaluateConfig) -> None:

@@ -147,9 +147,15 @@ def test_dvc_parses_the_pipeline():
 
 
 # --------------------------------------------------------------------------- smoke run (slow)
-_IGNORE = shutil.ignore_patterns(".venv", ".venv-*", ".git", "models", "processed", "results",
-                                 "cache", "tmp", "__pycache__", ".pytest_cache", ".ruff_cache",
-                                 ".hypothesis", "*.egg-info", ".ipynb_checkpoints", "dvc.lock")
+_ANYWHERE = shutil.ignore_patterns(".venv", ".venv-*", ".git", "__pycache__", ".pytest_cache",
+                                   ".ruff_cache", ".hypothesis", "*.egg-info", ".ipynb_checkpoints")
+# outputs and DVC's own state, by their place in the repository (hmpo/models/ is source code)
+_AT = {REPO: {"models", "results", "dvc.lock"}, REPO / "data": {"processed"},
+       REPO / ".dvc": {"cache", "tmp"}}
+
+
+def _IGNORE(folder: str, names: list[str]) -> set[str]:
+    return set(_ANYWHERE(folder, names)) | (_AT.get(Path(folder), set()) & set(names))
 
 
 def _run(cmd: list[str], cwd: Path, env: dict) -> float:
