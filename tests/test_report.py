@@ -194,7 +194,9 @@ def test_run_dir_is_the_run_layout_under_the_results_folder(tmp_path):
 # --------------------------------------------------------------------------- the record
 def test_load_disclosures_reads_the_repositorys_record():
     assert DISCLOSURES_FILE == Path(__file__).resolve().parent.parent / "docs" / "disclosures.yaml"
-    assert [e["key"] for e in load_disclosures()] == ["train.max_steps"]
+    record = load_disclosures()
+    assert [e.get("key") for e in record if e["kind"] == "param"] == ["train.max_steps"]
+    assert {e["rule"] for e in record if e["kind"] == "rule"} >= {"compression"}
 
 
 def test_load_disclosures_fails_naming_the_file(tmp_path):

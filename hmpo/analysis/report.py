@@ -27,8 +27,9 @@ and writes::
                                 the smallest detectable difference and the floor flag
     results/figures/pareto.csv  the Pareto plot's data series (for ``dvc plots``)
 
-Statistics are :mod:`hmpo.analysis.stats`: every comparison is a paired hierarchical bootstrap
-over the evaluation problems (the same problems for every model) and the training seeds. The
+Statistics are :mod:`hmpo.analysis.stats`: every comparison is paired by problem (the same
+problems for every model), with the seed-t interval over the evaluation problems and the
+training seeds (:func:`hmpo.analysis.stats.seed_t_interval`). The
 claim rules live in :mod:`hmpo.analysis.claims` (:func:`~hmpo.analysis.claims.evaluate_claims`,
 fixed before the three-seed results existed); this module gathers their inputs, reads the
 record of changes made after seeing results, and writes claims.{md,json}.
@@ -324,7 +325,7 @@ def _set_row(runs: Mapping[str, Mapping[str, Any]], s: str, base_tokens: float |
                            "compression": comp(m["mean_tokens"]),
                            "finished_rate": m.get("finished_rate")}
                        for r, m in per_run.items()}
-    if mats is not None:  # CIs over problems and seeds (hierarchical bootstrap)
+    if mats is not None:  # CIs over problems and seeds (seed-t interval)
         row["accuracy_ci"] = stats.model_mean(mats["accuracy"], n_boot=n_boot, seed=seed).ci
         row["mean_tokens_ci"] = stats.model_mean(mats["tokens"], n_boot=n_boot, seed=seed).ci
     elif len(per_run) == 1:  # one run and no samples: its own interval over problems
@@ -352,7 +353,7 @@ def build_summary(
     Per model and set: ``accuracy``, ``mean_tokens``, ``median_tokens``, ``finished_rate``
     (means over the model's runs), ``compression`` = ``1 - mean_tokens / base mean_tokens``
     (across-seed means; None without a base model), ``accuracy_ci`` / ``mean_tokens_ci`` (95%
-    hierarchical bootstrap over problems and seeds from ``matrices``, :func:`problem_matrices`),
+    seed-t interval over problems and seeds from ``matrices``, :func:`problem_matrices`),
     ``n_seeds``, ``accuracy_seed_sd`` / ``mean_tokens_seed_sd`` (sample sd across seeds, None
     with one) and ``per_seed`` (``{run: {accuracy, mean_tokens, compression,
     finished_rate}}``). The main set's values are repeated at the model's top level (the schema
@@ -413,7 +414,7 @@ def compare(mats: Mapping[str, Any], a: str, b: str, *, n_boot: int = N_BOOT,
     """Paired differences ``a - b`` on one set (``mats`` = :func:`problem_matrices`'s set).
 
     Returns ``{"accuracy": Estimate, "tokens": Estimate, "same_value": bool}``; ``same_value``
-    is the floor flag: the two models' own (hierarchical) CIs overlap in accuracy *and* tokens.
+    is the floor flag: the two models' own CIs overlap in accuracy *and* tokens.
     """
     out: dict[str, Any] = {}
     ci: dict[str, list[list[float]]] = {}
@@ -429,8 +430,10 @@ def comparisons_table(matrices: Mapping[str, Mapping[str, Any]], models: Sequenc
                       seed: int = 0) -> pd.DataFrame:
     """Every model vs its reference (``refs[model]``; hmpo for a model `refs` does not name,
     and for all when `refs` is None) on every set: paired accuracy (points) and token
-    differences ``model - reference`` with 95% CIs, SEs, MDDs and the floor flag. A model is
-    not compared with itself."""
+    differences ``model - reference`` with 95% CIs, SEs, MDDs, the intervals' effective df
+    (empty: normal), the floor flag and ``seeds_needed`` (5 where the seed spread dominates the
+    accuracy or token interval with fewer than 5 seeds, :func:`hmpo.analysis.stats.seeds_needed`;
+    else empty). A model is not compared with itself."""
     rows = []
     for s, mats in matrices.items():
         for m in models:
@@ -446,15 +449,20 @@ def comparisons_table(matrices: Mapping[str, Mapping[str, Any]], models: Sequenc
                 "delta_acc_mdd_pt": 100 * a.mdd,
                 "delta_tokens": t.estimate, "delta_tokens_ci_low": t.ci[0],
                 "delta_tokens_ci_high": t.ci[1], "delta_tokens_se": t.se,
-                "delta_tokens_mdd": t.mdd, "same_value": c["same_value"],
+                "delta_tokens_mdd": t.mdd, "delta_acc_df": a.df, "delta_tokens_df": t.df,
+                "same_value": c["same_value"],
+                "seeds_needed": max((e.seeds_needed for e in (a, t) if e.seeds_needed),
+                                    default=None),
             })
     cols = ["set", "method", "reference", "delta_acc_pt", "delta_acc_ci_low",
             "delta_acc_ci_high", "delta_acc_se_pt", "delta_acc_mdd_pt", "delta_tokens",
             "delta_tokens_ci_low", "delta_tokens_ci_high", "delta_tokens_se", "delta_tokens_mdd",
-            "same_value"]
+            "delta_acc_df", "delta_tokens_df", "same_value", "seeds_needed"]
     df = pd.DataFrame(rows, columns=cols)
-    num = [c for c in cols if c not in ("set", "method", "reference", "same_value")]
+    num = [c for c in cols if c not in ("set", "method", "reference", "same_value",
+                                        "seeds_needed")]
     df[num] = df[num].astype(float).round(DIGITS) + 0.0
+    df["seeds_needed"] = df["seeds_needed"].astype("Int64")
     return df
 
 
@@ -466,11 +474,13 @@ def comparisons_markdown(df: pd.DataFrame) -> str:
     title = (f"Every model vs {refs[0]}" if len(refs) == 1 else
              "Every model vs the HMPO run of its length (" + ", ".join(refs) + ")")
     parts = [f"# {title}: paired differences (model - reference)\n\n"
-             "Paired hierarchical bootstrap over the evaluation problems and the training seeds "
-             "(hmpo.analysis.stats), 95% percentile intervals; MDD = the smallest true "
-             "difference the design detects with 80% power at 5% (2.80 x SE); *floor* = both "
-             "models at the "
-             "same value within their own CIs, in accuracy and tokens.\n"]
+             "Paired by problem, 95% seed-t intervals over the evaluation problems and the "
+             "training seeds (hmpo.analysis.stats.seed_t_interval: t quantiles on the "
+             "interval's effective df, 4.30 x SE where 3 seeds dominate); MDD = the smallest "
+             "true difference the design detects with 80% power at 5% ((t_0.975 + t_0.80) x "
+             "SE on the same df: 2.80 x SE at many df, 5.36 x SE at 2); *floor* = both models "
+             "at the same value within their own CIs, in accuracy and tokens; *seeds* = the "
+             "seed spread dominates the interval and needs at least that many seeds.\n"]
     for (s, ref), rows in df.groupby(["set", "reference"], sort=False):
         r = rows.reset_index(drop=True)
         t = pd.DataFrame({
@@ -483,6 +493,8 @@ def comparisons_markdown(df: pd.DataFrame) -> str:
                 strict=True)],
             "MDD tokens": [_fmt(v, ".1f") for v in r["delta_tokens_mdd"]],
             "Floor": ["yes" if v else "" for v in r["same_value"]],
+            "Seeds": [f"needs >= {int(v)}" if pd.notna(v) else ""
+                      for v in r.get("seeds_needed", [None] * len(r))],
         })
         head = f"## {s}" if len(refs) == 1 else f"## {s}: vs {ref}"
         parts.append(f"{head}\n\n{t.to_markdown(index=False, disable_numparse=True)}\n")
@@ -566,7 +578,7 @@ def _latex_escape(text: str) -> str:
 
 
 TABLE_NOTE = ("Across-seed means; 95% CIs over evaluation problems and training seeds "
-              "(hierarchical bootstrap, hmpo.analysis.stats); seed sd = sample sd of the per-seed "
+              "(seed-t interval, hmpo.analysis.stats); seed sd = sample sd of the per-seed "
               "values (– with one run).")
 
 
