@@ -62,6 +62,7 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     ("CMD = ['-m', 'hmpo.a.x']", {"hmpo.a.x"}),              # run as a worker process
     ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import hmpo.a.y\n", set()),
     ("X = 'hmpo.a.nothing'\nimport json", set()),             # not a module: not a dep
+    ("PREFIX = 'hmpo.'", set()),                              # a prefix, not a module
 ])
 def test_hmpo_imports_known_answers(tmp_path, source, expected):
     root = _tree(tmp_path, {"hmpo/a/x.py": "", "hmpo/a/y.py": "", "hmpo/b.py": source})

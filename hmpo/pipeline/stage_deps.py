@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "hmpo"
 #: The module every stage's command runs (``python -m hmpo.pipeline.notebook``).
 RUNNER = "hmpo.pipeline.notebook"
+_DOTTED = re.compile(r"hmpo(\.[A-Za-z_]\w*)+")  # a module name, not any "hmpo." text
 
 
 def module_path(name: str, root: Path = ROOT) -> Path | None:
@@ -67,7 +68,7 @@ def hmpo_imports(path: Path, root: Path = ROOT) -> set[str]:
                 sub = f"{node.module}.{a.name}"
                 out.add(sub if module_path(sub, root) else node.module)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and node.value.startswith("hmpo.") and module_path(node.value, root):
+                and _DOTTED.fullmatch(node.value) and module_path(node.value, root):
             out.add(node.value)
         for child in ast.iter_child_nodes(node):
             visit(child)
