@@ -110,8 +110,10 @@ class DataConfig:
 
 @dataclass
 class BaseModelConfig:
-    """Stage `base_model` (notebook 02_base_model).
+    """Stages `sft_model` (notebook 02a_sft_model) and `base_model` (02b_base_model).
 
+    The base model every method starts from is the `kind` model after `rl_steps` rollout steps
+    of GRPO on correctness (hmpo.training.base_model; 0 = the model as made or found).
     kind="tiny": the pipeline builds a tokenizer and SFT-trains a tiny Qwen3 on verbose traces
     (hmpo.models.model explains why Qwen3 and not Qwen2: transformers' AutoTokenizer).
     kind="pretrained": `name_or_path` (hub id or local folder) is used as is.
@@ -139,6 +141,9 @@ class BaseModelConfig:
     # alone, and the tiny model's forward gives the same bits at any thread count, its backward
     # does not (so the backward keeps the top-level `threads`). 1 = one thread throughout
     sft_forward_threads: int = 2
+    # the base model's RL (hmpo.training.base_model): rollout steps of GRPO on correctness from
+    # the SFT model, with the `train` section's hyperparameters; 0 = no RL
+    rl_steps: int = 0
     # fixed-budget sweep: percentiles of the base model's correct response lengths on
     # `n_budget_problems` training prompts (x n_eval_samples samples), -> budgets.json
     budget_percentiles: list[int] = field(default_factory=lambda: [25, 50, 75])
@@ -555,6 +560,7 @@ def _check_base_model(b: BaseModelConfig) -> None:
         _check(getattr(b, k) >= 1, f"base_model.{k}", "must be >= 1")
     _check(b.sft_lr > 0, "base_model.sft_lr", "must be > 0")
     _check(b.sft_forward_threads >= 1, "base_model.sft_forward_threads", "must be >= 1")
+    _check(b.rl_steps >= 0, "base_model.rl_steps", "must be >= 0 (0 = no RL)")
 
 
 def _check_train(t: TrainConfig) -> None:
@@ -612,7 +618,8 @@ def _check_methods(methods: dict[str, MethodConfig]) -> None:
     for name, m in methods.items():
         _check(name.replace("_", "").replace("-", "").isalnum(), f"methods.{name}",
                "method names are letters, digits, '_' and '-' (they name stages and folders)")
-        _check(name != "base", f"methods.{name}", "'base' is reserved for the base model")
+        _check(name not in ("base", "sft"), f"methods.{name}",
+               f"{name!r} is reserved for the {'base' if name == 'base' else 'SFT'} model")
         _check(m.steps_factor >= 1, f"methods.{name}.steps_factor", "must be >= 1")
         if m.budget_percentile is not None:
             _check(m.reward == "hmpo_fixed", f"methods.{name}.budget_percentile",

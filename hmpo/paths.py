@@ -4,12 +4,16 @@ Every stage, CLI and notebook names its folders through these functions, so the 
 ``dvc.yaml`` declares is written down once in Python::
 
     data/processed/<set>.jsonl                 stage data
-    models/base/                               stage base_model (the model every method starts from)
+    models/sft/                                stage sft_model (the model before the base's RL)
+    models/base/                               stage base_model (the model every method starts from:
+                                               the SFT model after base_model.rl_steps of GRPO)
     results/base_model/budgets.json            the fixed budgets measured on the base model
+    results/base_model/predictions.json        the endpoints theory predicts (hmpo.analysis.theory)
     models/<method>/seed<s>/                   stage train@<method>, one folder per training seed
     results/train/<method>/seed<s>/            its logs and cost records
     results/evaluate/<method>/seed<s>/         stage evaluate@<method>
     results/evaluate/base/                     stage evaluate_base (one run, no seed folder)
+    results/evaluate/sft/                      stage evaluate_sft (one run, no seed folder)
     results/                                   stage figures: summary, tables, claims, figures
 
 Paths are relative to the repository root (the working directory of every DVC stage); each
@@ -22,6 +26,8 @@ from __future__ import annotations
 from pathlib import Path
 
 BASE = "base"  # the model name of the base model in the evaluate folders and the results tables
+SFT = "sft"  # the model name of the model the base model's RL starts from (a row of the tables)
+SINGLE_RUN_MODELS = (SFT, BASE)  # models with one run (no training seeds), in report order
 
 
 def seed_dir_name(seed: int) -> str:
@@ -45,9 +51,21 @@ def results_dir(stage: str | None = None, root: str | Path = ".") -> Path:
     return r if stage is None else r / stage
 
 
+def sft_model_dir(root: str | Path = ".") -> Path:
+    """The model before the base model's RL (stage sft_model): the tiny model's SFT, or the
+    pretrained model as found."""
+    return Path(root) / "models" / SFT
+
+
 def base_model_dir(root: str | Path = ".") -> Path:
     """The base model every method starts from (stage base_model)."""
     return Path(root) / "models" / BASE
+
+
+def predictions_file(root: str | Path = ".") -> Path:
+    """The endpoints theory predicts from the base model's measurements, written before any
+    method is trained (:mod:`hmpo.analysis.theory`)."""
+    return results_dir("base_model", root) / "predictions.json"
 
 
 def budgets_file(root: str | Path = ".") -> Path:
@@ -75,10 +93,14 @@ def eval_results_dir(model: str, seed: int | None = None, root: str | Path = "."
 
 
 def model_dir(model: str, seed: int | None = None, root: str | Path = ".") -> Path:
-    """The weights of an evaluated model: the base model, or one seed of a method."""
-    return base_model_dir(root) if model == BASE else method_model_dir(model, seed, root)
+    """The weights of an evaluated model: the SFT or base model, or one seed of a method."""
+    if model == BASE:
+        return base_model_dir(root)
+    if model == SFT:
+        return sft_model_dir(root)
+    return method_model_dir(model, seed, root)
 
 
 def eval_stage(model: str) -> str:
-    """The DVC stage that evaluates `model`: ``evaluate_base`` or ``evaluate@<method>``."""
-    return "evaluate_base" if model == BASE else f"evaluate@{model}"
+    """The DVC stage that evaluates `model`: ``evaluate_<sft|base>`` or ``evaluate@<method>``."""
+    return f"evaluate_{model}" if model in SINGLE_RUN_MODELS else f"evaluate@{model}"

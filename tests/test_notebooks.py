@@ -19,7 +19,8 @@ NOTEBOOKS = ROOT / "notebooks"
 #: notebook -> the parameters the pipeline (dvc.yaml) or the tests pass to it
 EXPECTED = {
     "01_data": {"params_path", "profile"},
-    "02_base_model": {"params_path", "profile"},
+    "02a_sft_model": {"params_path", "profile"},
+    "02b_base_model": {"params_path", "profile"},
     "03_train": {"params_path", "profile", "method"},
     "04_evaluate": {"params_path", "profile", "model"},
     "05_figures": {"params_path", "profile"},
@@ -88,7 +89,7 @@ def _readme_calls() -> dict[str, tuple[list[str], list[str]]]:
     parentheses, all of them): the first are what it imports, the others what those call."""
     out = {}
     for line in (NOTEBOOKS / "README.md").read_text().splitlines():
-        row = re.match(r"\| `(\d\d_\w+)` \|", line)
+        row = re.match(r"\| `(\d\d[a-z]?_\w+)` \|", line)
         if row:
             calls = line.strip().strip("|").rsplit("|", 1)[1]
             names = re.compile(r"`(hmpo(?:\.\w+)+)`")

@@ -24,8 +24,9 @@ from hmpo.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-NOTEBOOK_OF = {"data": "01_data", "base_model": "02_base_model", "train": "03_train",
-               "evaluate_base": "04_evaluate", "evaluate": "04_evaluate", "figures": "05_figures"}
+NOTEBOOK_OF = {"data": "01_data", "sft_model": "02a_sft_model", "base_model": "02b_base_model",
+               "train": "03_train", "evaluate_sft": "04_evaluate", "evaluate_base": "04_evaluate",
+               "evaluate": "04_evaluate", "figures": "05_figures"}
 
 
 def _dvc_yaml() -> dict:
@@ -121,7 +122,10 @@ def test_stage_graph_chains_the_outputs():
     stages = _expanded_stages()
     produced = {p: n for n, st in stages.items() for p, _ in _outputs(st)}
     assert produced["data/processed"] == "data"
+    assert produced["models/sft"] == "sft_model"
     assert produced["models/base"] == "base_model"
+    assert "models/sft" in _paths(stages["base_model"]["deps"])  # the base is the SFT after RL
+    assert "results/base_model/predictions.json" in _paths(stages["figures"]["deps"])
     for name, st in stages.items():
         for dep in _paths(st["deps"]):
             if dep.startswith(("models/", "data/", "results/")):  # an output, or a folder of them

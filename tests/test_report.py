@@ -379,15 +379,15 @@ def _write_tree(root, seeds=(0, 1, 2)):
     """A results tree in the pipeline's layout: base + hmpo, hmpo_add, a fixed budget and
     multistage, three seeds each, two sets."""
     rng = np.random.default_rng(0)
-    spec = {"base": (0.8, 60.0), "hmpo": (0.8, 30.0), "hmpo_add": (0.75, 28.0),
+    spec = {"sft": (0.7, 70.0), "base": (0.8, 60.0), "hmpo": (0.8, 30.0), "hmpo_add": (0.75, 28.0),
             "hmpo_fixed_p50": (0.7, 35.0), "multistage": (0.8, 40.0)}
     for s_i, set_name in enumerate(SETS):
         for model, (acc, tok) in spec.items():
-            for seed in ([None] if model == "base" else seeds):
+            for seed in ([None] if model in ("sft", "base") else seeds):
                 rows = _samples(rng, acc - 0.1 * s_i, tok * (1 + 0.5 * s_i), tok_sd=3.0)
                 _write_eval(root, model, seed, set_name, rows)
     for model in spec:
-        if model == "base":
+        if model in ("sft", "base"):
             continue
         for seed in seeds:
             if model == "multistage":
@@ -399,6 +399,11 @@ def _write_tree(root, seeds=(0, 1, 2)):
     (root / "base_model").mkdir()
     (root / "base_model" / "budgets.json").write_text(
         json.dumps({"budgets_tokens": {"p25": 20.0, "p50": 31.0, "p75": 45.0}}))
+    (root / "base_model" / "predictions.json").write_text(json.dumps({
+        "set": "synthetic_eval", "methods": {
+            "hmpo": {"modelled": True, "tokens": 30.0, "accuracy": 0.8},
+            "hmpo_add": {"modelled": True, "tokens": 10.0, "accuracy": 0.8},
+            "multistage": {"modelled": False, "why": "not a reward walk"}}}))
     return spec
 
 
@@ -438,7 +443,16 @@ def test_write_report_end_to_end(tmp_path):
     assert cost["c0.19"]["multistage_seconds"]["0"] == 51.0
     assert claims["median_vs_fixed"]["comparisons"][0]["budget_tokens"] == 31.0
     comp = pd.read_csv(tmp_path / "comparisons.csv")
-    assert set(comp["method"]) == {"base", "hmpo_add", "hmpo_fixed_p50", "multistage"}
+    assert set(comp["method"]) == {"sft", "base", "hmpo_add", "hmpo_fixed_p50", "multistage"}
+    assert summary["methods"]["sft"]["n_seeds"] == 1
+    # theory's predictions beside the outcomes, with the pre-registered verdict
+    pred = pd.read_csv(tmp_path / "predictions.csv").set_index("method")
+    assert pred.loc["hmpo", "verdict"] == "held"  # 30 tokens, 80% as predicted (+- noise)
+    assert pred.loc["hmpo_add", "verdict"] == "failed"  # ~28 tokens, predicted 10
+    assert pred.loc["multistage", "verdict"] == "not modelled"
+    assert pred.loc["hmpo", "observed_tokens"] == pytest.approx(hm["sets"]["synthetic_eval"][
+        "mean_tokens"])
+    assert "| hmpo_add | 10.0 |" in (tmp_path / "predictions.md").read_text()
     assert set(comp["set"]) == set(SETS)
     for name in ("results_table.md", "results_table.csv", "results_table.tex", "claims.md",
                  "comparisons.md"):

@@ -171,7 +171,9 @@ def test_run_dirs_one_per_seed_and_one_for_base(cfg):
     assert {k: str(v) for k, v in model_run_dirs(cfg, "base").items()} == {"base": "models/base"}
     assert str(eval_run_dir("hmpo", "seed3")) == "results/evaluate/hmpo/seed3"
     assert str(eval_run_dir("base", "base")) == "results/evaluate/base"
-    with pytest.raises(ValueError, match="neither 'base' nor a method"):
+    assert {k: str(v) for k, v in model_run_dirs(cfg, "sft").items()} == {"sft": "models/sft"}
+    assert str(eval_run_dir("sft", "sft")) == "results/evaluate/sft"
+    with pytest.raises(ValueError, match="neither 'sft', 'base' nor a method"):
         model_run_dirs(cfg, "nope")
 
 

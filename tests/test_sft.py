@@ -214,59 +214,46 @@ def _files(folder):
             if p.is_file()}
 
 
-@pytest.mark.filterwarnings("ignore:measure_budgets")  # smoke: none correct
-def test_make_base_model_tiny_is_train_base_model_then_the_budgets(run_a, smoke_cfg, tmp_path):
-    """The stage's tiny branch: the weights of train_base_model and the budgets that
-    measure_budgets gives on them, written where the stage writes them."""
-    from hmpo.models.base_model import make_base_model
-    from hmpo.models.fixed_budgets import measure_budgets
+def test_make_sft_model_tiny_is_train_base_model(run_a, smoke_cfg, tmp_path):
+    """The stage's tiny branch: the weights and metrics of train_base_model, written where the
+    stage writes them (no budgets: those are the base model's, hmpo.training.base_model)."""
+    from hmpo.models.sft_model import make_sft_model
 
     d, metrics = run_a
     data = _stage_data(smoke_cfg, tmp_path / "data")
-    base = make_base_model(smoke_cfg, tmp_path / "model", tmp_path / "results", data_dir=data,
-                           progress=False)
+    sft = make_sft_model(smoke_cfg, tmp_path / "model", tmp_path / "results", data_dir=data,
+                         progress=False)
     assert _files(tmp_path / "model") == _files(d / "model")  # bit-identical weights
     timing = {"sft_seconds", "measure_seconds"}
-    assert {k: v for k, v in base.metrics.items() if k not in timing} == {
+    assert {k: v for k, v in sft.metrics.items() if k not in timing} == {
         k: v for k, v in metrics.items() if k not in timing}
-    budgets = measure_budgets(smoke_cfg, d / "model", data / "train.jsonl",
-                              out_path=tmp_path / "direct.json", progress=False)
-    assert base.budgets == budgets
-    assert (tmp_path / "results" / "budgets.json").read_bytes() == (
-        tmp_path / "direct.json").read_bytes()
     assert {p.name for p in (tmp_path / "results").iterdir()} == {
-        "config.resolved.json", "metrics.json", "sft_loss.csv", "budgets.json"}
-    assert (base.model_dir, base.results_dir) == (tmp_path / "model", tmp_path / "results")
+        "config.resolved.json", "metrics.json", "sft_loss.csv"}
+    assert (sft.model_dir, sft.results_dir) == (tmp_path / "model", tmp_path / "results")
 
 
-@pytest.mark.filterwarnings("ignore:measure_budgets")  # smoke: none correct
-def test_make_base_model_copies_a_pretrained_model_as_is(run_a, smoke_cfg, tmp_path,
-                                                         monkeypatch):
+def test_make_sft_model_copies_a_pretrained_model_as_is(run_a, smoke_cfg, tmp_path, monkeypatch):
     """kind `pretrained`, called as the notebook calls it (no folders: the run layout of
-    hmpo.paths): the folder is copied byte for byte into models/base, metrics.json names its
-    source, and the budgets are measured on the copy."""
+    hmpo.paths): the folder is copied byte for byte into models/sft, metrics.json names its
+    source."""
     import dataclasses
 
     from hmpo import paths
-    from hmpo.models.base_model import make_base_model
+    from hmpo.models.sft_model import make_sft_model
 
     d, _ = run_a
     cfg = dataclasses.replace(smoke_cfg, base_model=dataclasses.replace(
         smoke_cfg.base_model, kind="pretrained", name_or_path=str(d / "model")))
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").mkdir()
-    _stage_data(cfg, tmp_path / paths.data_dir())
-    base = make_base_model(cfg, progress=False)
-    assert base.model_dir == paths.base_model_dir() == Path("models/base")
-    assert base.results_dir == paths.results_dir("base_model") == Path("results/base_model")
-    assert _files(tmp_path / "models" / "base") == _files(d / "model")
+    sft = make_sft_model(cfg, progress=False)
+    assert sft.model_dir == paths.sft_model_dir() == Path("models/sft")
+    assert sft.results_dir == paths.results_dir("sft_model") == Path("results/sft_model")
+    assert _files(tmp_path / "models" / "sft") == _files(d / "model")
     source = str((d / "model").resolve())
-    assert base.metrics == {"kind": "pretrained", "source": source}
-    results = tmp_path / "results" / "base_model"
+    assert sft.metrics == {"kind": "pretrained", "source": source}
+    results = tmp_path / "results" / "sft_model"
     assert (results / "metrics.json").read_text() == json.dumps(
         {"kind": "pretrained", "source": source}, indent=2) + "\n"
     resolved = json.loads((results / "config.resolved.json").read_text())
     assert resolved == json.loads(json.dumps(cfg.to_dict()))  # the config that ran
-    on_disk = json.loads(paths.budgets_file().read_text())
-    assert on_disk == base.budgets and on_disk["n_problems"] == cfg.base_model.n_budget_problems
     assert not (results / "sft_loss.csv").exists()  # no SFT for a pretrained model

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from hmpo.analysis.stage_plots import _color, _figure
-from hmpo.paths import BASE
+from hmpo.paths import BASE, SFT
 
 
 def plot_reward_shape(ax=None, lams=(0.0, 0.5, 0.8, 1.0), beta: float = 1.0,
@@ -53,9 +53,9 @@ MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h", "p", "d", "8", "H")
 
 
 def _marker(name: str, names: list[str]) -> str:
-    if name == BASE:
-        return "*"
-    others = [n for n in names if n != BASE]
+    if name in (BASE, SFT):
+        return "*"  # told apart by colour: base black, sft grey
+    others = [n for n in names if n not in (BASE, SFT)]
     return MARKERS[(others.index(name) if name in others else 0) % len(MARKERS)]
 
 

@@ -67,6 +67,7 @@ from hmpo.analysis.claims import (
     validate_disclosures,
 )
 from hmpo.analysis.stats import round_floats
+from hmpo.analysis.theory import TOLERANCE, predictions_vs_outcomes
 from hmpo.config import Config
 from hmpo.evaluation.evaluate import (
     compression,
@@ -74,7 +75,7 @@ from hmpo.evaluation.evaluate import (
     problem_table,
 )
 from hmpo.io import dumps_json, write_text_atomic
-from hmpo.paths import BASE
+from hmpo.paths import BASE, SINGLE_RUN_MODELS
 from hmpo.training.train_log import load_train_log
 
 MAIN_SET = "synthetic_eval"
@@ -90,8 +91,9 @@ DISCLOSURES_FILE = Path(__file__).resolve().parents[2] / DISCLOSURES_PATH
 
 # ----------------------------------------------------------------------------- helpers
 def model_names(cfg: Config) -> list[str]:
-    """The evaluated models in report order: the base model, then the methods of params."""
-    return [BASE, *cfg.methods]
+    """The evaluated models in report order: the SFT model, the base model (the SFT model after
+    its RL, every method's start), then the methods of params."""
+    return [*SINGLE_RUN_MODELS, *cfg.methods]
 
 
 def training_seeds(cfg: Config) -> list[int]:
@@ -151,8 +153,9 @@ def run_dir(results_dir: str | Path | None, stage: str, model: str, seed: int | 
 
 
 def model_runs(model: str, seeds: Sequence[int]) -> list[int | None]:
-    """The runs of a model: ``[None]`` (one run) for the base model, else its training seeds."""
-    return [None] if model == BASE else list(seeds)
+    """The runs of a model: ``[None]`` (one run) for the SFT and base models, else its training
+    seeds."""
+    return [None] if model in SINGLE_RUN_MODELS else list(seeds)
 
 
 def _stage(model: str) -> str:
@@ -177,14 +180,14 @@ def collect_evaluations(
 ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """``{model: {run: {set: metrics}}}`` from every run's ``metrics/<set>.json``.
 
-    ``run`` is the seed as a string for a method, ``"base"`` for the base model. A missing
+    ``run`` is the seed as a string for a method, the model's name for ``sft`` and ``base``. A missing
     file fails at once, naming the stage that makes it.
     """
     out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     missing = []
     for m in models:
         for seed in model_runs(m, seeds):
-            run = BASE if seed is None else str(seed)
+            run = m if seed is None else str(seed)
             for s in sets:
                 path = eval_paths(run_dir(results_dir, "evaluate", m, seed), s)[0]
                 if not path.is_file():
@@ -278,8 +281,8 @@ def collect_costs(methods: Sequence[str], results_dir: str | Path | None = None,
     "train_seconds_per_seed", "train_cpu_seconds_per_seed", "device_seconds_per_seed",
     "pre_rl_seconds_per_seed": {"<seed>": seconds}}}``.
     """
-    costs: dict[str, Any] = {BASE: {"train_seconds": None, "train_cpu_seconds": None,
-                                    "device_seconds": None}}
+    costs: dict[str, Any] = {m: {"train_seconds": None, "train_cpu_seconds": None,
+                                 "device_seconds": None} for m in SINGLE_RUN_MODELS}
     for m in methods:
         per_seed = {}
         for seed in seeds:
@@ -582,6 +585,35 @@ TABLE_NOTE = ("Across-seed means; 95% CIs over evaluation problems and training 
               "values (– with one run).")
 
 
+PREDICTION_COLUMNS = ["method", "predicted_tokens", "observed_tokens", "predicted_accuracy",
+                      "observed_accuracy", "verdict"]
+
+
+def predictions_markdown(df: pd.DataFrame) -> str:
+    """``predictions.md``: theory's predicted endpoint of every method beside the outcome."""
+    tol = TOLERANCE
+    lines = ["# Predictions beside outcomes", "",
+             "Each method's endpoint as `hmpo.analysis.theory` predicted it from the base "
+             "model's measured style table (`results/base_model/predictions.json`, written by "
+             "stage base_model before any method was trained), beside the observed mean over "
+             f"seeds on the main set. Pre-registered rule: a prediction holds when the outcome "
+             f"is within ±{tol['tokens']:g} tokens and ±{100 * tol['accuracy']:g} pt of it. "
+             "A failed prediction is a finding about the model of the task, not tuned away.", "",
+             "| method | predicted tokens | observed tokens | predicted accuracy | "
+             "observed accuracy | verdict |", "| --- | --- | --- | --- | --- | --- |"]
+
+    def num(v, pct=False):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "–"
+        return f"{100 * v:.1f}%" if pct else f"{v:.1f}"
+
+    for r in df.to_dict("records"):
+        lines.append(f"| {r['method']} | {num(r['predicted_tokens'])} | "
+                     f"{num(r['observed_tokens'])} | {num(r['predicted_accuracy'], True)} | "
+                     f"{num(r['observed_accuracy'], True)} | {r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
 def table_markdown(df: pd.DataFrame) -> str:
     """Markdown: one section and table per evaluation set."""
     parts = [TABLE_NOTE + "\n"]
@@ -795,6 +827,12 @@ def write_report(cfg: Config, results_dir: str | Path | None = None, *,
     write_text_atomic(results_dir / "comparisons.md", comparisons_markdown(comparisons))
     write_text_atomic(results_dir / "claims.json", dumps_json(claims))
     write_text_atomic(results_dir / "claims.md", claims_markdown(claims, summary, record))
+    pred_path = _under(results_dir, paths.predictions_file())
+    if pred_path.is_file():  # theory's endpoints, written by stage base_model before training
+        rows = predictions_vs_outcomes(json.loads(pred_path.read_text()), summary)
+        frame = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+        write_text_atomic(results_dir / "predictions.csv", frame.to_csv(index=False))
+        write_text_atomic(results_dir / "predictions.md", predictions_markdown(frame))
     main = table[table["set"] == summary["main_set"]]
     pareto = main[["method", "accuracy", "mean_tokens", "compression"]]
     write_text_atomic(results_dir / "figures" / "pareto.csv", pareto.to_csv(index=False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hmpo.paths import BASE
+from hmpo.paths import BASE, SFT
 
 
 def _figure(ncols: int = 1, size: tuple[float, float] = (5.5, 4.0)):
@@ -27,12 +27,14 @@ def _color(name: str, names: list[str]):
 
     if name == BASE:
         return "black"
+    if name == SFT:
+        return "0.5"
     if name == "hmpo":
         return "tab:red"
     tab10, tab20 = colormaps["tab10"].colors, colormaps["tab20"].colors
     palette = [c for i, c in enumerate(tab10) if i != 3] + [
         c for i, c in enumerate(tab20) if i % 2 == 1 and i != 7]
-    others = [n for n in names if n not in (BASE, "hmpo")]
+    others = [n for n in names if n not in (BASE, SFT, "hmpo")]
     return palette[(others.index(name) if name in others else 0) % len(palette)]
 
 

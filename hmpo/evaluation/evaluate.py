@@ -224,13 +224,13 @@ _SEED_DIR = re.compile(re.escape(paths.seed_dir_name(0)[:-1]) + r"\d+")
 
 
 def _fix_hint(model_dir: Path) -> str:
-    """The stage that rebuilds `model_dir`: the base model's (:func:`hmpo.paths.base_model_dir`),
+    """The stage that rebuilds `model_dir`: the base or SFT model's (:mod:`hmpo.paths`),
     ``models/<m>`` or a training seed's ``models/<m>/seed<s>`` (whose stage is ``train@<m>``,
     not ``train@seed<s>``)."""
     name = model_dir.name
     if _SEED_DIR.fullmatch(name) and model_dir.parent.name:
         name = model_dir.parent.name
-    stage = "base_model" if name == paths.BASE else f"train@{name}"
+    stage = {paths.BASE: "base_model", paths.SFT: "sft_model"}.get(name, f"train@{name}")
     return f"rerun `dvc repro {stage}`"
 
 

@@ -1,18 +1,19 @@
-"""Stage `base_model` for the tiny profiles: SFT a tiny Qwen3 on verbose traces, then measure it.
+"""Stage `sft_model` for the tiny profiles: SFT a tiny Qwen3 on verbose traces, then measure it.
 
 HMPO needs a base model that reasons correctly but too verbosely. No hub is reachable, so the
 CPU profiles make one: a tiny model trained from scratch on the synthetic task's verbose
 traces (hmpo.task.synthetic: several renderings per problem with 0..max_rechecks redundant
 lines per step, so the model learns a distribution of lengths and has room to compress).
 
-`train_base_model(cfg)` (the stage runs it through :mod:`hmpo.models.base_model`):
+`train_base_model(cfg)` (the stage runs it through :mod:`hmpo.models.sft_model`; the base
+model every method starts from is this model after its RL, :mod:`hmpo.training.base_model`):
 1. problems from data/processed/synthetic_{train,eval,transfer}.jsonl when the data stage has
    written them, else `make_sets(cfg.data.synthetic, cfg.seed)` (the same sets);
 2. SFT on (prompt, verbose trace + EOS) pairs, the prompt masked from the loss; AdamW, linear
    warm-up then cosine decay to 0, gradient clipping 1; one torch thread, seeded: the same
    seed gives identical weights;
-3. writes the model + tokenizer to `models/base/`, the per-step loss to
-   `results/base_model/sft_loss.csv` (for `dvc plots`) and `metrics.json`: sampled (T = 1)
+3. writes the model + tokenizer to `models/sft/`, the per-step loss to
+   `results/sft_model/sft_loss.csv` (for `dvc plots`) and `metrics.json`: sampled (T = 1)
    accuracy overall and per difficulty on held-out problems and on the transfer set, mean
    response length vs the minimal trace, the within-problem spread of lengths.
 
@@ -404,23 +405,51 @@ def teacher_forced(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[
     return out
 
 
+def measure_synthetic(cfg: Config, model: torch.nn.Module, tokenizer: Any,
+                      sets: dict[str, list[dict]], *, progress: bool = True) -> dict[str, Any]:
+    """The synthetic-task measurements of a model (the SFT model's and the base model's):
+    ``eval`` (:func:`measure` on the first ``base_model.n_eval_problems`` held-out problems,
+    with ``teacher_forced`` and ``teacher_forced_lines``, the style table theory reads),
+    ``transfer`` (the transfer set, when there is one) and ``measure_seconds``.
+    `sets` is :func:`load_problem_sets`' dict."""
+    b = cfg.base_model
+    mk = dict(n_samples=b.n_eval_samples, max_new_tokens=cfg.evaluate.max_new_tokens,
+              seed=cfg.seed, batch_size=cfg.evaluate.batch_size, progress=progress)
+    t1 = time.perf_counter()
+    out: dict[str, Any] = {}
+    eval_recs = sets["synthetic_eval"][:b.n_eval_problems]
+    out["eval"] = measure(model, tokenizer, eval_recs, **mk)
+    held_out = synthetic.sft_texts(eval_recs, 1, cfg.data.synthetic.max_rechecks, cfg.seed + 1)
+    out["eval"]["teacher_forced"] = teacher_forced(
+        model, tokenizer, encode_examples(tokenizer, held_out))
+    out["eval"]["teacher_forced_lines"] = teacher_forced_lines(
+        model, tokenizer, eval_recs, max_rechecks=cfg.data.synthetic.max_rechecks,
+        seed=cfg.seed, batch_size=cfg.evaluate.batch_size)
+    if sets["synthetic_transfer"]:
+        out["transfer"] = measure(model, tokenizer,
+                                  sets["synthetic_transfer"][:b.n_eval_problems], **mk)
+    out["measure_seconds"] = round(time.perf_counter() - t1, 1)
+    return out
+
+
 # --------------------------------------------------------------------------- the stage
 def train_base_model(cfg: Config, out_dir: str | Path | None = None,
                      results_dir: str | Path | None = None, *,
                      data_dir: str | Path | None = None, progress: bool = True,
                      measure_model: bool = True) -> dict[str, Any]:
-    """SFT the tiny base model, save it, measure it; returns (and writes) metrics.json's dict.
+    """SFT the tiny model, save it, measure it; returns (and writes) metrics.json's dict.
 
-    Defaults are the run layout (:mod:`hmpo.paths`): `out_dir` ``models/base``, `results_dir`
-    ``results/base_model``, `data_dir` ``data/processed``. The stage calls it through
-    :func:`hmpo.models.base_model.make_base_model`.
+    Defaults are the run layout (:mod:`hmpo.paths`): `out_dir` ``models/sft``, `results_dir`
+    ``results/sft_model``, `data_dir` ``data/processed``. The stage calls it through
+    :func:`hmpo.models.sft_model.make_sft_model`; the base model is this model after its RL
+    (:mod:`hmpo.training.base_model`).
     """
     b = cfg.base_model
     if b.kind != "tiny":
         raise ValueError(f"base_model.kind: train_base_model builds kind 'tiny', got {b.kind!r}")
     torch.set_num_threads(cfg.threads)
-    out_dir = out_dir if out_dir is not None else paths.base_model_dir()
-    results = Path(results_dir) if results_dir is not None else paths.results_dir("base_model")
+    out_dir = out_dir if out_dir is not None else paths.sft_model_dir()
+    results = Path(results_dir) if results_dir is not None else paths.results_dir("sft_model")
     results.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, results)
     sets = load_problem_sets(cfg, data_dir)
@@ -475,21 +504,7 @@ def train_base_model(cfg: Config, out_dir: str | Path | None = None,
         "sft_final_loss": float(np.mean(tail)),
     }
     if measure_model:
-        mk = dict(n_samples=b.n_eval_samples, max_new_tokens=cfg.evaluate.max_new_tokens,
-                  seed=cfg.seed, batch_size=cfg.evaluate.batch_size, progress=progress)
-        t1 = time.perf_counter()
-        eval_recs = sets["synthetic_eval"][:b.n_eval_problems]
-        metrics["eval"] = measure(model, tokenizer, eval_recs, **mk)
-        held_out = synthetic.sft_texts(eval_recs, 1, cfg.data.synthetic.max_rechecks, cfg.seed + 1)
-        metrics["eval"]["teacher_forced"] = teacher_forced(
-            model, tokenizer, encode_examples(tokenizer, held_out))
-        metrics["eval"]["teacher_forced_lines"] = teacher_forced_lines(
-            model, tokenizer, eval_recs, max_rechecks=cfg.data.synthetic.max_rechecks,
-            seed=cfg.seed, batch_size=cfg.evaluate.batch_size)
-        if sets["synthetic_transfer"]:
-            metrics["transfer"] = measure(model, tokenizer,
-                                          sets["synthetic_transfer"][:b.n_eval_problems], **mk)
-        metrics["measure_seconds"] = round(time.perf_counter() - t1, 1)
+        metrics.update(measure_synthetic(cfg, model, tokenizer, sets, progress=progress))
     (results / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hmpo.config import Config
-from hmpo.paths import BASE, data_dir, eval_results_dir, model_dir, seed_dir_name
+from hmpo.paths import SINGLE_RUN_MODELS, data_dir, eval_results_dir, model_dir, seed_dir_name
 from hmpo.pipeline.pool import run_jobs
 
 # evaluate_model's lazy imports (hmpo.models.model brings torch and transformers)
@@ -25,12 +25,12 @@ EVALUATE_PRELOAD = ("hmpo.evaluation.evaluate", "hmpo.models.generate", "hmpo.mo
 
 
 def model_run_dirs(cfg: Config, model: str, root: str | Path = ".") -> dict[str, Path]:
-    """``{run: model folder}``: ``{"base": models/base}`` or ``{"seed<s>": models/<m>/seed<s>}``
-    (:func:`hmpo.paths.model_dir` under `root`)."""
-    if model == BASE:
-        return {BASE: model_dir(BASE, root=root)}
+    """``{run: model folder}``: ``{"base": models/base}`` (``sft`` likewise) or
+    ``{"seed<s>": models/<m>/seed<s>}`` (:func:`hmpo.paths.model_dir` under `root`)."""
+    if model in SINGLE_RUN_MODELS:
+        return {model: model_dir(model, root=root)}
     if model not in cfg.methods:
-        raise ValueError(f"model: {model!r} is neither 'base' nor a method "
+        raise ValueError(f"model: {model!r} is neither 'sft', 'base' nor a method "
                          f"(known: {', '.join(cfg.methods)})")
     return {seed_dir_name(s): model_dir(model, s, root) for s in cfg.train.seeds}
 
@@ -38,7 +38,7 @@ def model_run_dirs(cfg: Config, model: str, root: str | Path = ".") -> dict[str,
 def eval_run_dir(model: str, run: str, root: str | Path = ".") -> Path:
     """Where one run's evaluation goes: results/evaluate/<model>[/seed<s>] under `root`."""
     folder = eval_results_dir(model, root=root)
-    return folder if run == BASE else folder / run
+    return folder if run in SINGLE_RUN_MODELS else folder / run
 
 
 def _evaluate_one(cfg: Config, model_dir: str, set_name: str, out_dir: str,

@@ -14,16 +14,16 @@
 # ---
 
 # %% [markdown]
-# # 02 · Base model (stage `base_model`)
+# # 02a · SFT model (stage `sft_model`)
 #
-# HMPO starts from a model that reasons correctly but verbosely.
-# `hmpo.models.base_model.make_base_model` makes it: for the CPU profiles
-# (`base_model.kind: tiny`) it SFT-trains a tiny Qwen3 on verbose traces of the synthetic task
-# and measures it; a real pretrained model (`smollm2` / `pretrained`) is found and copied as
-# is. Either way the stage writes `models/base/` (Hugging Face format) and
-# `results/base_model/` (metrics, and the fixed budgets measured on the model).
+# The model before the base model's RL. `hmpo.models.sft_model.make_sft_model` makes it: for
+# the CPU profiles (`base_model.kind: tiny`) it SFT-trains a tiny Qwen3 on verbose traces of
+# the synthetic task and measures it; a real pretrained model (`smollm2` / `pretrained`) is
+# found and copied as is. The stage writes `models/sft/` (Hugging Face format) and
+# `results/sft_model/`. The base model every method starts from is this model after its RL
+# (notebook 02b, stage `base_model`); the SFT model stays in the results as the row `sft`.
 #
-# Pipeline: `dvc repro base_model`. Here: run top to bottom.
+# Pipeline: `dvc repro sft_model`. Here: run top to bottom.
 
 # %% tags=["parameters"]
 params_path = "params.yaml"
@@ -44,36 +44,26 @@ from IPython.display import display
 from hmpo import paths
 from hmpo.analysis.stage_plots import plot_styles
 from hmpo.config import load_config
-from hmpo.models.base_model import make_base_model
+from hmpo.models.sft_model import make_sft_model
 from hmpo.pipeline.environment import write_environment
 
 cfg = load_config(params_path, profile=profile)
-base = make_base_model(cfg)  # models/base and results/base_model, then the fixed budgets
-write_environment(base.results_dir / "environment.json")  # versions, CPU, numerics pins
-metrics, budgets = base.metrics, base.budgets
+sft = make_sft_model(cfg)  # models/sft and results/sft_model
+write_environment(sft.results_dir / "environment.json")  # versions, CPU, numerics pins
+metrics = sft.metrics
 {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-
-# %% [markdown]
-# ## Fixed budgets for the `hmpo_fixed_p*` methods
-# Percentiles of the lengths of the base model's *correct* responses on training prompts
-# (`hmpo.models.fixed_budgets`; the median of all responses would be pulled down by short
-# wrong ones).
-
-# %%
-pd.Series({**budgets["budgets_tokens"], "correct_share": budgets["correct_share"],
-           "median_tokens_all": budgets["median_tokens_all"]})
 
 # %% [markdown]
 # ## SFT loss
 
 # %%
-loss_csv = base.results_dir / "sft_loss.csv"  # the tiny model's SFT only
+loss_csv = sft.results_dir / "sft_loss.csv"  # the tiny model's SFT only
 if loss_csv.exists():
     loss = pd.read_csv(loss_csv)
     loss.plot(x="step", y="loss", logy=True, figsize=(6, 3), title="SFT loss (prompt masked)")
 
 # %% [markdown]
-# ## How good and how verbose is the base model?
+# ## How good and how verbose is the SFT model?
 # Sampled (T = 1) accuracy per difficulty on held-out problems and on the harder transfer set.
 # The evaluate stage measures it again with the same protocol as every trained method.
 
@@ -113,7 +103,7 @@ from hmpo.models.generate import sample
 from hmpo.models.model import load_model
 from hmpo.task.prompts import build_prompt
 
-model, tokenizer = load_model(base.model_dir)
+model, tokenizer = load_model(sft.model_dir)
 question = pd.read_json(paths.data_file(cfg.evaluate.sets[0]), lines=True).iloc[0]
 prompt = build_prompt(question["prompt"], cfg.base_model.prompt_style, tokenizer)
 for c in sample(model, tokenizer, [prompt], n=2, max_new_tokens=cfg.evaluate.max_new_tokens,

@@ -1,0 +1,473 @@
+"""Endpoint predictions of each length reward from a base model's measured style table.
+
+An *invasion* model of where GRPO training with a given reward ends, checked against the
+exact reward code of :mod:`hmpo.training.rewards` rather than re-derived formulas
+(``../shared/TESTBED_THEORY.md`` derives the thresholds by hand; the tests reproduce them
+with this module).
+
+The model
+---------
+**Rungs.** Per ``k``-step problem the policy can write one of a few *styles* (rungs), each
+with a length ``L`` in tokens (EOS included, as the rewards count it) and an accuracy ``a``
+(:func:`ladder`):
+
+- ``verbose``: the measured mean length and accuracy of the base model's verbose traces at
+  ``k`` (only if the table has that cell);
+- ``minimal``: every step, nothing else, ``L = 3k + 4`` (:func:`hmpo.task.synthetic.
+  minimal_trace_tokens`), accuracy ``a_r(k)`` = the accuracy of *full* traces at ``k``: the
+  ``minimal`` and ``verbose`` cells pooled, weighted by their ``n`` (0 if neither exists);
+- ``early<m>``, ``m = 1..k``: an early answer that absorbs ``m`` operations,
+  ``L = 3(k − m) + m + 5 = 3k − 2m + 5`` (:func:`hmpo.task.synthetic.early_answer_trace`),
+  with accuracy
+
+      a_s(k, m) = a_r(k) · t_m + (1 − a_r(k)) · chance,    chance = 0.1,
+
+  where ``t_m`` is the teacher-forced answer accuracy when the answer absorbs ``m``
+  operations (``teacher_forced_lines["early_answer_by_absorbed"][m]``; the largest measured
+  ``m`` stands in for larger ones). **Assumption:** the written prefix of an early trace is
+  right exactly as often as a full trace (``a_r``); given a right prefix the answer is right
+  with the teacher-forced probability ``t_m``; given a wrong prefix the answer is a uniform
+  guess among the 10 digits.
+
+**Invasion criterion** (:func:`expected_rewards`). A group made of ``n`` rollouts of the
+*current* rung (``round(a·n)`` of them correct) and ONE rollout of a *candidate* rung; the
+reward function of the registry is evaluated on that group twice, candidate correct and
+candidate wrong, and each case weighted by the candidate's accuracy:
+
+    E[r_cand] = a_c·r_cand(correct) + (1 − a_c)·r_cand(wrong)
+    E[r_cur]  = a_c·mean r_cur(correct) + (1 − a_c)·mean r_cur(wrong)
+
+GRPO's advantage of the candidate is ``r_cand − mean_G r ≈ r_cand − r_cur`` for large ``n``,
+so the policy's share of the candidate grows iff ``E[r_cand] > E[r_cur]``. Because the real
+reward code is called, the group statistics are the real ones: HMPO's median (or mean)
+budget of the correct lengths, Kimi's min/max, the z-scores of Arora–Zanette and GRPO-LEAD,
+ShorterBetter's shortest correct length, a fixed budget's ``1[n < T]``.
+
+**Walk** (:func:`endpoint`). Start at the verbose rung (the minimal one if there is no
+verbose cell); at each step every other rung invades the current one; the rung with the
+largest expected advantage ``E[r_cand] − E[r_cur]`` replaces the current rung when that
+advantage exceeds ``1e-9``. Stop when no rung invades (the endpoint), when a rung is visited
+twice (a cycle, reported), or after 50 moves. A move replaces the whole population at once,
+so HMPO's tipping point (the median drops to the shortcut once shortcuts are the majority of
+the correct rollouts) is taken for granted after a successful invasion.
+
+**Aggregation** (:func:`predict`). Per method and difficulty the endpoint rung; the method's
+predicted mean tokens and accuracy are their means over ``k`` weighted by the share of the
+evaluation set at ``k``.
+
+Assumptions and limits
+----------------------
+- Only the styles above exist; the policy ends in a pure style per difficulty (no mixture at
+  the endpoint), and rungs are compared one invader at a time.
+- The criterion is evaluated at group size ``n + 1``. The pipeline's predictions
+  (:func:`write_predictions`) use the training group, ``n = G − 1`` (one invader among the
+  ``num_generations`` rollouts of a prompt); the functions' default is 1,000. The
+  median/mean/min/max rewards barely depend on it, but the z-score rewards do. A single
+  invader among ``n`` equal correct lengths has ``z ≈ −√n``: Arora–Zanette's ``σ(z)`` saturates (threshold ≈ 0.9·a_r at any size), but GRPO-LEAD's ``exp(−α·z)`` grows
+  with ``n`` (threshold ≈ 0.34–0.37·a_r at n = 1000 against ≈ 0.93·a_r for one invader in a
+  group of 8, the doc's figure). Pass ``n`` to study that.
+- Multi-stage training (SFT on the shortest correct samples, then GRPO) is not a reward
+  walk: such methods are reported as not modelled.
+- Pre-registered tolerance (:data:`TOLERANCE`, :func:`check`): a prediction *holds* when the
+  observed seed mean is within ±1.5 tokens and ±0.05 accuracy of it.
+
+- Every style is one fixed length: the mean budget then drops below the reliable length as
+  soon as one shorter rollout is correct (every reliable trace over budget), so its threshold
+  is far below HMPO's. Real lengths vary; this is a prediction that can fail.
+
+:func:`predict` and :func:`check` are pure; :func:`write_predictions` (stage base_model: from
+the base model's measurements, before any method is trained) and
+:func:`predictions_vs_outcomes` (stage figures) are the pipeline's two ends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hmpo.config import Config, MethodConfig
+from hmpo.task.synthetic import minimal_trace_tokens
+from hmpo.training.rewards import get_reward
+
+__all__ = [
+    "CHANCE", "TOLERANCE", "Rung", "Walk", "ladder", "expected_rewards", "endpoint",
+    "method_reward", "predict", "check", "write_predictions", "predictions_vs_outcomes",
+]
+
+#: Accuracy of a guessed answer: the answer is one digit 0-9.
+CHANCE = 0.1
+#: Pre-registered rule: a prediction holds when the observed seed mean is within both.
+TOLERANCE = {"tokens": 1.5, "accuracy": 0.05}
+#: An invader must beat the current rung by more than this (ties keep the current rung).
+MARGIN = 1e-9
+MAX_MOVES = 50
+
+RewardFn = Callable[[Any, Any, Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One style of a k-step problem: ``name`` (``verbose``, ``minimal``, ``early1``, ...),
+    ``length`` in tokens (EOS included) and ``accuracy`` in [0, 1]."""
+
+    name: str
+    length: float
+    accuracy: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.length) and self.length >= 0):
+            raise ValueError(f"Rung {self.name!r}: length must be finite and >= 0, "
+                             f"got {self.length!r}")
+        if not 0.0 <= self.accuracy <= 1.0:
+            raise ValueError(f"Rung {self.name!r}: accuracy must be in [0, 1], "
+                             f"got {self.accuracy!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "tokens": float(self.length),
+                "accuracy": float(self.accuracy)}
+
+
+@dataclass(frozen=True)
+class Walk:
+    """The result of :func:`endpoint`: the ``final`` rung, the ``path`` of rungs visited
+    (start first, final last) and why the walk stopped: ``"endpoint"`` (no rung invades),
+    ``"cycle"`` (the best invader was already visited; ``final`` is the rung where the walk
+    stopped) or ``"max_moves"``."""
+
+    final: Rung
+    path: tuple[Rung, ...]
+    stopped: str
+
+    @property
+    def cycle(self) -> bool:
+        return self.stopped == "cycle"
+
+
+# ----------------------------------------------------------------------------- ladder
+def _by_int_key(d: Mapping) -> dict[int, Any]:
+    """A mapping keyed by ints, from one keyed by ints or digit strings (other keys dropped:
+    the table's ``"all"``)."""
+    out: dict[int, Any] = {}
+    for key, value in d.items():
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            out[int(key)] = value
+        elif isinstance(key, str) and key.strip().isdigit():
+            out[int(key)] = value
+    return out
+
+
+def _table_parts(table: Mapping) -> tuple[dict[int, Mapping], dict[int, float]]:
+    if "styles" not in table or "teacher_forced_lines" not in table:
+        raise ValueError("table must have the keys 'styles' and 'teacher_forced_lines' "
+                         f"(hmpo.models.sft.measure's output), got {sorted(table)}")
+    styles = _by_int_key(table["styles"])
+    tf = table["teacher_forced_lines"].get("early_answer_by_absorbed")
+    if not tf:
+        raise ValueError("table['teacher_forced_lines'] has no 'early_answer_by_absorbed': "
+                         "the early rungs' accuracy is undefined")
+    t = {m: float(v) for m, v in _by_int_key(tf).items()}
+    if not t:
+        raise ValueError("early_answer_by_absorbed has no numbered entries")
+    return styles, t
+
+
+def ladder(k: int, table: Mapping) -> list[Rung]:
+    """The rungs of a ``k``-step problem from a measured ``table`` (longest first): verbose
+    (if measured at ``k``), minimal, early1 .. early<k>. See the module docstring."""
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    k = int(k)
+    styles, t = _table_parts(table)
+    cells = styles.get(k, {})
+    full = [cells[s] for s in ("minimal", "verbose") if s in cells and cells[s].get("n", 0) > 0]
+    n_full = sum(float(c["n"]) for c in full)
+    a_r = sum(float(c["accuracy"]) * float(c["n"]) for c in full) / n_full if n_full else 0.0
+    rungs = []
+    if "verbose" in cells:
+        v = cells["verbose"]
+        rungs.append(Rung("verbose", float(v["mean_tokens"]), float(v["accuracy"])))
+    minimal = minimal_trace_tokens(k)
+    rungs.append(Rung("minimal", float(minimal), a_r))
+    largest = max(t)
+    for m in range(1, k + 1):
+        t_m = t.get(m, t[largest] if m > largest else None)
+        if t_m is None:  # a gap below the largest measured m: the next smaller one measured
+            t_m = t[max(x for x in t if x < m)] if any(x < m for x in t) else t[min(t)]
+        a_s = a_r * t_m + (1.0 - a_r) * CHANCE
+        rungs.append(Rung(f"early{m}", float(minimal - (2 * m - 1)), min(1.0, max(0.0, a_s))))
+    return rungs
+
+
+# ----------------------------------------------------------------------------- invasion
+def expected_rewards(reward_fn: RewardFn, current: Rung, candidate: Rung, *,
+                     n: int = 1000) -> tuple[float, float]:
+    """``(E[reward of a current rollout], E[reward of the candidate rollout])`` in a group of
+    ``n`` rollouts of ``current`` (``round(a·n)`` correct) plus one of ``candidate``,
+    computed with ``reward_fn(correct, lengths, group_ids)`` (a registry reward) for the
+    candidate correct and wrong and mixed with the candidate's accuracy.
+
+    >>> from hmpo.training.rewards import get_reward
+    >>> cur, cand = Rung("reliable", 20, 0.9), Rung("shortcut", 16, 0.73)
+    >>> r_cur, r_cand = expected_rewards(get_reward("hmpo"), cur, cand)
+    >>> round(r_cur, 4), round(r_cand, 4)  # 0.8·a_r against R(0.8)·a_s = a_s
+    (0.72, 0.73)
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    n_ok = int(round(current.accuracy * n))
+    correct_cur = np.zeros(n + 1, dtype=bool)
+    correct_cur[:n_ok] = True
+    lengths = np.full(n + 1, float(current.length))
+    lengths[n] = float(candidate.length)
+    groups = np.zeros(n + 1, dtype=np.int64)
+    cur_mean, cand = [], []
+    for cand_ok in (True, False):
+        c = correct_cur.copy()
+        c[n] = cand_ok
+        r = np.asarray(reward_fn(c, lengths, groups), dtype=np.float64)
+        cur_mean.append(float(r[:n].mean()))
+        cand.append(float(r[n]))
+    a = float(candidate.accuracy)
+    return (a * cur_mean[0] + (1 - a) * cur_mean[1], a * cand[0] + (1 - a) * cand[1])
+
+
+def _start_rung(rungs: list[Rung], start: Rung | str | None) -> Rung:
+    if isinstance(start, Rung):
+        if start not in rungs:
+            raise ValueError(f"start rung {start!r} is not among the rungs")
+        return start
+    names = {r.name: r for r in rungs}
+    if start is not None:
+        if start not in names:
+            raise ValueError(f"start: no rung named {start!r} (have {sorted(names)})")
+        return names[start]
+    return names.get("verbose") or names.get("minimal") or rungs[0]
+
+
+def endpoint(reward_fn: RewardFn, rungs: list[Rung], start: Rung | str | None = None, *,
+             n: int = 1000, max_moves: int = MAX_MOVES) -> Walk:
+    """Walk from ``start`` (a rung or its name; default the verbose rung, else the minimal
+    one) to the rung no other rung invades under ``reward_fn`` (module docstring)."""
+    rungs = list(rungs)
+    if not rungs:
+        raise ValueError("rungs is empty")
+    current = _start_rung(rungs, start)
+    path = [current]
+    for _ in range(max_moves):
+        best, best_adv = None, MARGIN
+        for cand in rungs:
+            if cand == current:
+                continue
+            r_cur, r_cand = expected_rewards(reward_fn, current, cand, n=n)
+            if r_cand - r_cur > best_adv:
+                best, best_adv = cand, r_cand - r_cur
+        if best is None:
+            return Walk(current, tuple(path), "endpoint")
+        if best in path:
+            return Walk(current, tuple(path + [best]), "cycle")
+        current = best
+        path.append(current)
+    return Walk(current, tuple(path), "max_moves")
+
+
+# ----------------------------------------------------------------------------- methods
+def _method_config(spec: MethodConfig | Mapping) -> MethodConfig:
+    if isinstance(spec, MethodConfig):
+        return spec
+    spec = dict(spec)
+    spec["params"] = dict(spec.get("params") or {})
+    return MethodConfig(**spec)
+
+
+def _budget_key(percentile: float) -> str:
+    return f"p{percentile:g}"  # hmpo.models.fixed_budgets.fixed_budgets' keys: "p25"
+
+
+def method_reward(spec: MethodConfig | Mapping,
+                  budgets_tokens: Mapping | None = None) -> tuple[RewardFn | None, str]:
+    """The registry reward of one method of params.yaml's ``methods:`` (a
+    :class:`hmpo.config.MethodConfig` or its dict), with a ``budget_percentile`` turned into
+    ``fixed_budget_tokens`` from ``budgets_tokens`` as the train stage does
+    (``{"p25": 14.0, ...}`` or all of budgets.json). Returns ``(reward, "")``, or
+    ``(None, why)`` for a method the model does not cover."""
+    try:
+        m = _method_config(spec)
+    except TypeError as e:
+        return None, f"not a method spec: {e}"
+    if m.multistage:
+        return None, ("multistage: SFT on the shortest correct samples before GRPO is not a "
+                      "reward walk")
+    params = dict(m.params)
+    if m.budget_percentile is not None:
+        budgets = dict(budgets_tokens or {})
+        budgets = dict(budgets.get("budgets_tokens", budgets))
+        key = _budget_key(m.budget_percentile)
+        if key not in budgets:
+            return None, (f"budget_percentile {m.budget_percentile}: no {key!r} in "
+                          f"budgets_tokens (have {sorted(budgets)})")
+        params["fixed_budget_tokens"] = float(budgets[key])
+    elif m.reward == "hmpo_fixed" and "fixed_budget_tokens" not in params:
+        return None, "hmpo_fixed without budget_percentile or params.fixed_budget_tokens"
+    try:
+        return get_reward(m.reward, **params), ""
+    except ValueError as e:
+        return None, f"reward {m.reward!r}: {e}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if value is None or isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def predict(table: Mapping, methods: Mapping[str, MethodConfig | Mapping], *,
+            difficulty_weights: Mapping, budgets_tokens: Mapping | None = None,
+            n: int = 1000) -> dict[str, Any]:
+    """Predicted endpoints of each method from a measured ``table`` (``{"styles": ...,
+    "teacher_forced_lines": ...}``, as :func:`hmpo.models.sft.measure` returns them).
+
+    ``methods``: name -> ``{reward, params?, budget_percentile?, multistage?}`` (params.yaml's
+    ``methods:``) or :class:`hmpo.config.MethodConfig`. ``difficulty_weights``: ``k`` -> share
+    of the evaluation set (normalised to sum 1). ``budgets_tokens``: the fixed budgets,
+    ``{"p25": 14.0, ...}`` or all of budgets.json. Returns, JSON-able::
+
+        {"tolerance": {"tokens": 1.5, "accuracy": 0.05},
+         "assumptions": {"chance": 0.1, "n": 1000, ...},
+         "difficulty_weights": {"1": 0.5, ...},
+         "methods": {name: {"modelled": True, "reward": ..., "params": {...},
+                            "tokens": <weighted mean>, "accuracy": <weighted mean>,
+                            "by_difficulty": {"1": {"name": "early1", "tokens": 6.0,
+                                                    "accuracy": 0.97, "path": [...],
+                                                    "stopped": "endpoint"}, ...}},
+                     other: {"modelled": False, "why": "..."}}}
+    """
+    weights = {k: float(w) for k, w in _by_int_key(difficulty_weights).items()}
+    if not weights or len(weights) != len(difficulty_weights):
+        raise ValueError(f"difficulty_weights must map difficulties k >= 1 to shares, got "
+                         f"{dict(difficulty_weights)!r}")
+    if any(k < 1 or not math.isfinite(w) or w < 0 for k, w in weights.items()) \
+            or sum(weights.values()) <= 0:
+        raise ValueError(f"difficulty_weights need k >= 1 and shares >= 0 summing > 0, got "
+                         f"{weights!r}")
+    total = sum(weights.values())
+    weights = {k: w / total for k, w in sorted(weights.items())}
+    ladders = {k: ladder(k, table) for k in weights}
+    out_methods: dict[str, Any] = {}
+    for name, spec in methods.items():
+        reward, why = method_reward(spec, budgets_tokens)
+        if reward is None:
+            out_methods[name] = {"modelled": False, "why": why}
+            continue
+        by_k, tokens, acc = {}, 0.0, 0.0
+        for k, w in weights.items():
+            walk = endpoint(reward, ladders[k], n=n)
+            by_k[str(k)] = {**walk.final.to_dict(), "path": [r.name for r in walk.path],
+                            "stopped": walk.stopped}
+            tokens += w * walk.final.length
+            acc += w * walk.final.accuracy
+        out_methods[name] = {"modelled": True, "reward": reward.__name__,
+                             "params": _jsonable(reward.params), "tokens": tokens,
+                             "accuracy": acc, "by_difficulty": by_k}
+    return _jsonable({
+        "tolerance": dict(TOLERANCE),
+        "assumptions": {"chance": CHANCE, "n": n, "margin": MARGIN, "max_moves": MAX_MOVES,
+                        "start": "verbose, else minimal",
+                        "early_accuracy": "a_r*t_m + (1 - a_r)*chance"},
+        "difficulty_weights": {str(k): w for k, w in weights.items()},
+        "methods": out_methods,
+    })
+
+
+def check(prediction: Mapping, observed_tokens: float, observed_accuracy: float) -> str:
+    """``"held"`` when the observed seed mean is within ±1.5 tokens AND ±0.05 accuracy of
+    a modelled ``prediction`` (one method's entry of :func:`predict`, or any mapping with
+    ``tokens`` and ``accuracy``), else ``"failed"``. Edges count as held.
+
+    >>> check({"tokens": 13.5, "accuracy": 0.95}, 15.0, 0.90)
+    'held'
+    >>> check({"tokens": 13.5, "accuracy": 0.95}, 15.1, 0.95)
+    'failed'
+    """
+    if prediction.get("modelled", True) is False:
+        raise ValueError(f"prediction is not modelled ({prediction.get('why', '')}): "
+                         "nothing to check")
+    eps = 1e-9  # decimal edges (0.9 + 0.05) are not exact in binary
+    d_tok = abs(float(observed_tokens) - float(prediction["tokens"]))
+    d_acc = abs(float(observed_accuracy) - float(prediction["accuracy"]))
+    ok = d_tok <= TOLERANCE["tokens"] + eps and d_acc <= TOLERANCE["accuracy"] + eps
+    return "held" if ok else "failed"
+
+
+# ----------------------------------------------------------------------------- the pipeline
+def write_predictions(cfg: Config, metrics: Mapping[str, Any], budgets: Mapping[str, Any],
+                      path: Any) -> dict[str, Any]:
+    """Stage base_model: :func:`predict` every method of ``cfg`` from the base model's measured
+    style table (``metrics["eval"]``, :func:`hmpo.models.sft.measure_synthetic`) and fixed
+    budgets, with the difficulty mix of the main evaluation set, at the training group size
+    (``n = num_generations - 1``); write it to `path` (JSON) and return it. Without a style
+    table (a pretrained base model, a non-synthetic main set) the file says why there is no
+    prediction."""
+    import json
+    from pathlib import Path
+
+    from hmpo import paths
+    from hmpo.io import write_text_atomic
+    from hmpo.task.synthetic import parse_prompt
+
+    main = "synthetic_eval" if "synthetic_eval" in cfg.evaluate.sets else cfg.evaluate.sets[0]
+    ev = metrics.get("eval") or {}
+    out: dict[str, Any]
+    if main != "synthetic_eval" or "styles" not in ev or "teacher_forced_lines" not in ev:
+        out = {"methods": {}, "why": "no style table: the base model is not measured on the "
+                                     "synthetic task (theory predicts the synthetic task only)"}
+    else:
+        counts: dict[int, int] = {}
+        for line in paths.data_file(main).read_text().splitlines():
+            if line.strip():
+                k = parse_prompt(json.loads(line)["prompt"]).n_steps
+                counts[k] = counts.get(k, 0) + 1
+        out = predict({"styles": ev["styles"], "teacher_forced_lines": ev["teacher_forced_lines"]},
+                      cfg.methods, difficulty_weights=counts, budgets_tokens=budgets,
+                      n=max(1, cfg.train.num_generations - 1))
+        out["set"] = main
+    write_text_atomic(Path(path), json.dumps(out, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def predictions_vs_outcomes(predictions: Mapping[str, Any],
+                            summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Stage figures: one row per method of `predictions` with its predicted and observed
+    (across-seed mean on the predictions' set, from :func:`hmpo.analysis.report.build_summary`'s
+    dict) tokens and accuracy, and the pre-registered verdict of :func:`check` (``held`` /
+    ``failed``; ``not modelled`` / ``not run`` otherwise)."""
+    rows = []
+    s = predictions.get("set")
+    for name, p in (predictions.get("methods") or {}).items():
+        obs = summary.get("methods", {}).get(name, {}).get("sets", {}).get(s)
+        row: dict[str, Any] = {"method": name, "predicted_tokens": p.get("tokens"),
+                               "predicted_accuracy": p.get("accuracy"),
+                               "observed_tokens": obs.get("mean_tokens") if obs else None,
+                               "observed_accuracy": obs.get("accuracy") if obs else None}
+        if not p.get("modelled"):
+            row["verdict"] = "not modelled"
+        elif not obs:
+            row["verdict"] = "not run"
+        else:
+            row["verdict"] = check(p, obs["mean_tokens"], obs["accuracy"])
+        rows.append(row)
+    return rows

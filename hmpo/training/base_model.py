@@ -1,0 +1,140 @@
+"""Stage `base_model`: the RL-trained reasoning model every method starts from.
+
+The paper's base models are RL-trained reasoning models that think too long, and its "no
+accuracy loss" is measured against them. So the base model is the SFT model
+(stage ``sft_model``) after ``base_model.rl_steps`` rollout steps of GRPO on correctness
+alone (:func:`hmpo.training.rewards.grpo_reward`, the ``train`` section's hyperparameters,
+training seed ``cfg.seed``). Every length method, the fixed budgets' measurement, the
+multi-stage baseline and the ``grpo`` control (continued RL, no length reward) start from it;
+a method's gain over it is the length reward's, not RL's. ``rl_steps: 0`` (the paper
+profiles, whose pretrained models are RL-trained already) makes the base model the SFT
+model's files as they are.
+
+:func:`make_base_model` trains it (or links it), then measures it:
+
+* ``metrics.json``: ``rl`` (the run's metrics and its accuracy curve's flatness,
+  :func:`flatness`) and, on the synthetic task, the measurements of
+  :func:`hmpo.models.sft.measure_synthetic` (the style table theory reads);
+* ``budgets.json``: the fixed budgets (:mod:`hmpo.models.fixed_budgets`).
+
+Layout (:mod:`hmpo.paths`): ``models/sft`` -> ``models/base``; ``results/base_model/``
+(``rl/`` holds the GRPO run's log and metrics).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hmpo import paths
+from hmpo.config import Config, write_resolved
+from hmpo.io import write_text_atomic
+from hmpo.models.fixed_budgets import measure_budgets
+from hmpo.training.grpo import run_grpo
+from hmpo.training.rewards import get_reward
+from hmpo.training.train_log import load_train_log
+
+#: The base model's RL: GRPO's reward, correctness alone.
+RL_REWARD = "grpo"
+#: The flatness rule, fixed before the first RL-trained base was made: the accuracy curve has
+#: flattened when the mean training accuracy of the last quarter of the run is within this many
+#: points of the quarter before it. Reported, not enforced: a curve still rising is a finding.
+FLAT_TOLERANCE_PT = 2.0
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """What the base_model stage made: where, its metrics.json and its budgets.json."""
+
+    model_dir: Path  # the Hugging Face folder every method starts from
+    results_dir: Path  # config.resolved.json, metrics.json, budgets.json, rl/
+    metrics: dict[str, Any]  # rl: the run and its flatness; synthetic task: its measurements
+    budgets: dict[str, Any]  # fixed budgets: percentiles of the correct response lengths
+
+
+def flatness(accuracy: list[float] | np.ndarray,
+             tolerance_pt: float = FLAT_TOLERANCE_PT) -> dict[str, Any]:
+    """Has a training-accuracy curve flattened? Compares the mean of its last quarter with the
+    quarter before it: ``flat`` when they differ by at most `tolerance_pt` points (too short a
+    curve, under 8 points: ``flat`` None)."""
+    acc = np.asarray(accuracy, dtype=float)
+    acc = acc[np.isfinite(acc)]
+    out: dict[str, Any] = {"n_steps_logged": int(acc.size), "tolerance_pt": tolerance_pt,
+                           "first_quarter": None, "third_quarter": None, "last_quarter": None,
+                           "change_pt": None, "flat": None}
+    if acc.size < 8:
+        return out
+    q = acc.size // 4
+    first, third, last = acc[:q].mean(), acc[-2 * q:-q].mean(), acc[-q:].mean()
+    change = 100 * (last - third)
+    out.update(first_quarter=float(first), third_quarter=float(third), last_quarter=float(last),
+               change_pt=float(change), flat=bool(abs(change) <= tolerance_pt + 1e-9))
+    return out
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """``dst`` holds `src`'s files (hard links where the file system allows, else copies)."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    try:
+        shutil.copytree(src, dst, copy_function=os.link)
+    except OSError:
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+
+
+def rl_config(cfg: Config) -> Config:
+    """The base model's RL run config: `cfg` with ``train.max_steps = base_model.rl_steps``."""
+    out = copy.deepcopy(cfg)
+    out.train.max_steps = cfg.base_model.rl_steps
+    return out
+
+
+def make_base_model(cfg: Config, sft_dir: str | Path | None = None,
+                    out_dir: str | Path | None = None, results_dir: str | Path | None = None, *,
+                    data_dir: str | Path | None = None, progress: bool = True) -> BaseModel:
+    """RL-train the SFT model into the base model (or link it, ``rl_steps`` 0), measure it,
+    measure its fixed budgets.
+
+    Defaults are the run layout (:mod:`hmpo.paths`): `sft_dir` ``models/sft``, `out_dir`
+    ``models/base``, `results_dir` ``results/base_model``, `data_dir` ``data/processed``. An
+    interrupted RL run resumes from its last checkpoint (:func:`hmpo.training.grpo.run_grpo`).
+    """
+    sft = Path(sft_dir) if sft_dir is not None else paths.sft_model_dir()
+    out = Path(out_dir) if out_dir is not None else paths.base_model_dir()
+    results = Path(results_dir) if results_dir is not None else paths.results_dir("base_model")
+    data = Path(data_dir) if data_dir is not None else paths.data_dir()
+    results.mkdir(parents=True, exist_ok=True)
+    write_resolved(cfg, results)
+    metrics: dict[str, Any] = {"rl_steps": cfg.base_model.rl_steps, "rl_reward": RL_REWARD}
+    if cfg.base_model.rl_steps > 0:
+        rl_dir = results / "rl"
+        run = run_grpo(rl_config(cfg), get_reward(RL_REWARD), seed=cfg.seed, model_dir=sft,
+                       train_path=data / "train.jsonl", out_dir=out, results_dir=rl_dir,
+                       method=paths.BASE, progress=progress)
+        log = load_train_log(rl_dir)
+        metrics["rl"] = {k: run[k] for k in ("wall_s", "cpu_s", "device_s", "rollout_steps",
+                                             "completed", "final") if k in run}
+        metrics["rl"]["flatness"] = flatness(log["accuracy"].to_numpy()
+                                             if "accuracy" in log else [])
+    else:
+        _link_tree(sft, out)
+    if cfg.base_model.kind == "tiny":
+        from hmpo.models.model import load_model
+        from hmpo.models.sft import load_problem_sets, measure_synthetic
+
+        model, tokenizer = load_model(out)
+        metrics.update(measure_synthetic(cfg, model, tokenizer, load_problem_sets(cfg, data),
+                                         progress=progress))
+    write_text_atomic(results / "metrics.json",
+                      json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    budgets = measure_budgets(cfg, out, data / "train.jsonl",
+                              out_path=results / paths.budgets_file().name, progress=progress)
+    return BaseModel(model_dir=out, results_dir=results, metrics=metrics, budgets=budgets)
