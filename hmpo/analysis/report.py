@@ -180,8 +180,8 @@ def collect_evaluations(
 ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """``{model: {run: {set: metrics}}}`` from every run's ``metrics/<set>.json``.
 
-    ``run`` is the seed as a string for a method, the model's name for ``sft`` and ``base``. A missing
-    file fails at once, naming the stage that makes it.
+    ``run`` is the seed as a string for a method, the model's name for ``sft`` and ``base``.
+    A missing file fails at once, naming the stage that makes it.
     """
     out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     missing = []

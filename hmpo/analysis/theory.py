@@ -63,8 +63,9 @@ Assumptions and limits
   (:func:`write_predictions`) use the training group, ``n = G − 1`` (one invader among the
   ``num_generations`` rollouts of a prompt); the functions' default is 1,000. The
   median/mean/min/max rewards barely depend on it, but the z-score rewards do. A single
-  invader among ``n`` equal correct lengths has ``z ≈ −√n``: Arora–Zanette's ``σ(z)`` saturates (threshold ≈ 0.9·a_r at any size), but GRPO-LEAD's ``exp(−α·z)`` grows
-  with ``n`` (threshold ≈ 0.34–0.37·a_r at n = 1000 against ≈ 0.93·a_r for one invader in a
+  invader among ``n`` equal correct lengths has ``z ≈ −√n``: Arora–Zanette's ``σ(z)``
+  saturates (threshold ≈ 0.9·a_r at any size), but GRPO-LEAD's ``exp(−α·z)`` grows with
+  ``n`` (threshold ≈ 0.34–0.37·a_r at n = 1000 against ≈ 0.93·a_r for one invader in a
   group of 8, the doc's figure). Pass ``n`` to study that.
 - Multi-stage training (SFT on the shortest correct samples, then GRPO) is not a reward
   walk: such methods are reported as not modelled.
