@@ -8,7 +8,8 @@ Every stage, CLI and notebook names its folders through these functions, so the 
     models/base/                               stage base_model (the model every method starts from:
                                                the SFT model after base_model.rl_steps of GRPO)
     results/base_model/budgets.json            the fixed budgets measured on the base model
-    results/base_model/predictions.json        the endpoints theory predicts (hmpo.analysis.theory)
+    results/predictions/predictions.json       stage predictions: the endpoints theory predicts
+                                               (hmpo.analysis.theory), before any method trains
     models/<method>/seed<s>/                   stage train@<method>, one folder per training seed
     results/train/<method>/seed<s>/            its logs and cost records
     results/evaluate/<method>/seed<s>/         stage evaluate@<method>
@@ -65,7 +66,7 @@ def base_model_dir(root: str | Path = ".") -> Path:
 def predictions_file(root: str | Path = ".") -> Path:
     """The endpoints theory predicts from the base model's measurements, written before any
     method is trained (:mod:`hmpo.analysis.theory`)."""
-    return results_dir("base_model", root) / "predictions.json"
+    return results_dir("predictions", root) / "predictions.json"
 
 
 def budgets_file(root: str | Path = ".") -> Path:

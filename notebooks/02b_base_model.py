@@ -20,8 +20,7 @@
 # `hmpo.training.base_model.make_base_model` makes it: the SFT model (notebook 02a) after
 # `base_model.rl_steps` rollout steps of GRPO on correctness alone; every method, the fixed
 # budgets and the `grpo` control start from it. Then the stage measures it (the style table
-# per difficulty), measures the fixed budgets, and writes what theory predicts each reward
-# will reach (`hmpo.analysis.theory`), **before any method is trained**.
+# per difficulty, which stage `predictions` reads, notebook 02c) and its fixed budgets.
 #
 # Pipeline: `dvc repro base_model`. Here: run top to bottom.
 
@@ -43,7 +42,6 @@ from IPython.display import display
 
 from hmpo import paths
 from hmpo.analysis.stage_plots import plot_styles
-from hmpo.analysis.theory import write_predictions
 from hmpo.config import load_config
 from hmpo.pipeline.environment import write_environment
 from hmpo.training.base_model import make_base_model
@@ -94,17 +92,3 @@ if "eval" in metrics and "styles" in metrics["eval"]:
     display(pd.Series(tf["early_answer_by_absorbed"], name="early answer accuracy")
             .rename_axis("operations absorbed").round(3))
     display(plot_styles(styles))
-
-# %% [markdown]
-# ## Predictions, before any method is trained
-# From the style table and the reward code, the endpoint each method is predicted to reach
-# (`hmpo.analysis.theory`): per method the predicted mean tokens and accuracy on the main set.
-# The file is committed before the methods run; the figures stage shows it beside the outcomes.
-
-# %%
-predictions = write_predictions(cfg, metrics, budgets, paths.predictions_file())
-if predictions.get("methods"):
-    display(pd.DataFrame({m: {k: p.get(k) for k in ("tokens", "accuracy", "modelled")}
-                          for m, p in predictions["methods"].items()}).T)
-else:
-    print(predictions.get("why"))

@@ -71,6 +71,15 @@ Markdown(table_markdown(report["table"]))
 Markdown((results_dir() / "claims.md").read_text())
 
 # %% [markdown]
+# ## Predictions beside outcomes
+# What theory predicted each method would reach, from the base model's style table, before
+# any method was trained (`hmpo.analysis.theory`; stage base_model), beside what it reached.
+
+# %%
+if (results_dir() / "predictions.md").exists():
+    display(Markdown((results_dir() / "predictions.md").read_text()))
+
+# %% [markdown]
 # ## Figures
 
 # %%

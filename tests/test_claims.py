@@ -157,7 +157,12 @@ def test_compression_claim_noisy_accuracy_is_underpowered_and_says_the_mdd():
     assert d["ci"][0] < -0.007 < d["ci"][1]
     assert row["verdict"] == INCONCLUSIVE and row["qualifiers"] == [UNDERPOWERED]
     assert "accuracy" in row["mdd"] and "smallest detectable" in row["note"]
-    assert d["mdd"] == pytest.approx(2.8016 * d["se"], rel=1e-3)
+    # seed-t: the MDD uses the t quantiles of the interval's effective df
+    from hmpo.analysis.stats import t_quantile
+
+    assert d["method"] == "seed-t" and d["df"] is not None
+    k = t_quantile(0.975, d["df"]) + t_quantile(0.8, d["df"])
+    assert d["mdd"] == pytest.approx(k * d["se"], rel=1e-3)
 
 
 def test_compression_claim_untestable_cases():

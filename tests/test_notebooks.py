@@ -21,6 +21,7 @@ EXPECTED = {
     "01_data": {"params_path", "profile"},
     "02a_sft_model": {"params_path", "profile"},
     "02b_base_model": {"params_path", "profile"},
+    "02c_predictions": {"params_path", "profile"},
     "03_train": {"params_path", "profile", "method"},
     "04_evaluate": {"params_path", "profile", "model"},
     "05_figures": {"params_path", "profile"},

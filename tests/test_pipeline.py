@@ -25,6 +25,7 @@ from hmpo.config import load_config
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 NOTEBOOK_OF = {"data": "01_data", "sft_model": "02a_sft_model", "base_model": "02b_base_model",
+               "predictions": "02c_predictions",
                "train": "03_train", "evaluate_sft": "04_evaluate", "evaluate_base": "04_evaluate",
                "evaluate": "04_evaluate", "figures": "05_figures"}
 
@@ -125,7 +126,9 @@ def test_stage_graph_chains_the_outputs():
     assert produced["models/sft"] == "sft_model"
     assert produced["models/base"] == "base_model"
     assert "models/sft" in _paths(stages["base_model"]["deps"])  # the base is the SFT after RL
-    assert "results/base_model/predictions.json" in _paths(stages["figures"]["deps"])
+    assert "results/predictions/predictions.json" in _paths(stages["figures"]["deps"])
+    # adding a method changes the predictions, never the base model
+    assert "methods" not in stages["base_model"]["params"]
     for name, st in stages.items():
         for dep in _paths(st["deps"]):
             if dep.startswith(("models/", "data/", "results/")):  # an output, or a folder of them
@@ -212,7 +215,12 @@ def test_smoke_pipeline_end_to_end_and_deterministic(tmp_path):
     summary = (repo / "results" / "summary.json").read_bytes()
     cfg = load_config(repo / "params.yaml")
     assert cfg.profile == "smoke"
-    assert set(json.loads(summary)["methods"]) == {"base", *cfg.methods}
+    assert set(json.loads(summary)["methods"]) == {"sft", "base", *cfg.methods}
+    base = json.loads((repo / "results" / "base_model" / "metrics.json").read_text())
+    assert base["rl"]["rollout_steps"] == cfg.base_model.rl_steps  # the base model's RL ran
+    predictions = json.loads((repo / "results" / "predictions" / "predictions.json").read_text())
+    assert set(predictions["methods"]) == set(cfg.methods)
+    assert "| hmpo |" in (repo / "results" / "predictions.md").read_text()
     claims = json.loads((repo / "results" / "claims.json").read_text())
     assert len(claims) == 5 and all(c["verdict"] for c in claims)
     status = subprocess.run([str(BIN / "dvc"), "status"], cwd=repo, env=env, capture_output=True,

@@ -399,7 +399,8 @@ def _write_tree(root, seeds=(0, 1, 2)):
     (root / "base_model").mkdir()
     (root / "base_model" / "budgets.json").write_text(
         json.dumps({"budgets_tokens": {"p25": 20.0, "p50": 31.0, "p75": 45.0}}))
-    (root / "base_model" / "predictions.json").write_text(json.dumps({
+    (root / "predictions").mkdir()
+    (root / "predictions" / "predictions.json").write_text(json.dumps({
         "set": "synthetic_eval", "methods": {
             "hmpo": {"modelled": True, "tokens": 30.0, "accuracy": 0.8},
             "hmpo_add": {"modelled": True, "tokens": 10.0, "accuracy": 0.8},

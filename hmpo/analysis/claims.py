@@ -111,7 +111,10 @@ def _est(e: stats.Estimate) -> dict[str, Any]:
 
 
 def _as_est(d: Mapping[str, Any]) -> stats.Estimate:
-    return stats.Estimate(d["estimate"], list(d["ci"]), d["se"], d["mdd"])
+    """An :class:`hmpo.analysis.stats.Estimate` from its dict, how it was made included."""
+    keep = ("method", "df", "seed_share", "seeds_needed")
+    return stats.Estimate(d["estimate"], list(d["ci"]), d["se"], d["mdd"],
+                          **{k: d[k] for k in keep if k in d})
 
 
 def _r(e: stats.Estimate) -> stats.Estimate:
@@ -275,12 +278,11 @@ def compression_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any], c
     if tb == 0:
         why = "the base model's responses are empty"
         return _row(cid, claim, rule, UNTESTABLE, why, {}, outcome=why)
-    reps = stats.bootstrap_means([_stack(h), _stack(b)], n_boot=n_boot, seed=seed)
-    comp = _r(stats.summarize(1.0 - float(h["tokens"].mean()) / tb,
-                              1.0 - reps[:, 1] / reps[:, 3]))
-    dacc = _r(stats.summarize(float(h["accuracy"].mean() - b["accuracy"].mean()),
-                              reps[:, 0] - reps[:, 2]))
-    dtok = _r(stats.summarize(float(h["tokens"].mean()) - tb, reps[:, 1] - reps[:, 3]))
+    # seed-t intervals (delta method for the ratio): columns acc(h), tok(h), acc(b), tok(b)
+    pair = [_stack(h), _stack(b)]
+    comp = _r(stats.seed_t_estimate(pair, lambda m: 1.0 - m[:, 1] / m[:, 3]))
+    dacc = _r(stats.seed_t_estimate(pair, lambda m: m[:, 0] - m[:, 2]))
+    dtok = _r(stats.seed_t_estimate(pair, lambda m: m[:, 1] - m[:, 3]))
     d = compression_verdict(comp, dacc, tol=tol, min_compression=min_compression)
     v_comp, v_acc = d["verdict_compression"], d["verdict_accuracy"]
     metric = (f"compression {_ci_pct(comp)} ({v_comp}); acc(hmpo) - acc(base) {_ci_pt(dacc)} "
@@ -465,15 +467,12 @@ def median_vs_fixed_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any
     if why := _untestable(summary, main, missing):
         return _row("median_vs_fixed", claim, rule, UNTESTABLE, why, {}, outcome=why)
     h = mats[REFERENCE]
-    reps = stats.bootstrap_means([_stack(h), *(_stack(mats[f]) for f in present)],
-                                 n_boot=n_boot, seed=seed)
-    fa, ft = reps[:, 2::2], reps[:, 3::2]
-    gap_reps = stats.frontier_gap(reps[:, 0], reps[:, 1], fa, ft)
     tok = {f: float(mats[f]["tokens"].mean()) for f in present}
-    acc = {f: float(mats[f]["accuracy"].mean()) for f in present}
     t_h, a_h = float(h["tokens"].mean()), float(h["accuracy"].mean())
-    gap = _r(stats.summarize(a_h - stats.frontier_value(t_h, list(tok.values()),
-                                                        list(acc.values())), gap_reps))
+    # V's seed-t interval (delta method; columns acc(h), tok(h), then acc, tok of each run)
+    gap = _r(stats.seed_t_estimate(
+        [_stack(h), *(_stack(mats[f]) for f in present)],
+        lambda m: stats.frontier_gap(m[:, 0], m[:, 1], m[:, 2::2], m[:, 3::2])))
     tok_margin = length_margin(summary, mats, main)
     t_lo, t_hi = min(tok.values()), max(tok.values())
     where = ("left of" if t_h < t_lo else "right of" if t_h > t_hi else "within")
@@ -483,8 +482,9 @@ def median_vs_fixed_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any
     for i, f in enumerate(present):
         da, dt = _pair_row(mats, REFERENCE, f, n_boot=n_boot, seed=seed)
         ratio = None
-        if tok[f] > 0 and np.all(ft[:, i] > 0):
-            ratio = _r(stats.summarize(t_h / tok[f], reps[:, 1] / ft[:, i]))
+        if tok[f] > 0:  # tokens(hmpo) / tokens(f), seed-t by the delta method
+            ratio = _r(stats.seed_t_estimate([_stack(h), _stack(mats[f])],
+                                             lambda m: m[:, 1] / m[:, 3]))
         # the paper's yardstick (near lengths) stands in for the frontier only where the
         # frontier is unknown and no run lies between: against the nearest run, outside
         outcomes[f] = dominance(da, dt, tol, length_ratio=ratio if f == nearest else None)
@@ -1041,9 +1041,10 @@ from this project's results. Every comparison is paired: all models answer the s
 problems with the same samples per problem. Paired differences and per-model means use the
 seed-t interval of `hmpo.analysis.stats` (the problem-level variance plus the between-seed
 variance net of problem noise, with a t quantile on its effective degrees of freedom; 4.30
-instead of 1.96 when three training seeds disagree); the compression ratio and the frontier
-gap use a paired hierarchical bootstrap ({n_boot} replicates over problems and training seeds;
-the base model is one run). Every interval is a 95% interval.
+instead of 1.96 when three training seeds disagree); so do the compression ratio and the
+frontier gap, through the delta method (their gradient at the means turns them into a paired
+difference of per-problem statistics). The base model is one run: its own draw is not in the
+intervals. Every interval is a 95% interval.
 
 Verdicts: **reproduced** (the evidence the rule reads supports the claim and none is against
 it), **contradicted** (the reverse), **inconclusive** (neither, or both), **untestable here**

@@ -594,8 +594,8 @@ def predictions_markdown(df: pd.DataFrame) -> str:
     tol = TOLERANCE
     lines = ["# Predictions beside outcomes", "",
              "Each method's endpoint as `hmpo.analysis.theory` predicted it from the base "
-             "model's measured style table (`results/base_model/predictions.json`, written by "
-             "stage base_model before any method was trained), beside the observed mean over "
+             "model's measured style table (`results/predictions/predictions.json`, written by "
+             "stage predictions before any method was trained), beside the observed mean over "
              f"seeds on the main set. Pre-registered rule: a prediction holds when the outcome "
              f"is within ±{tol['tokens']:g} tokens and ±{100 * tol['accuracy']:g} pt of it. "
              "A failed prediction is a finding about the model of the task, not tuned away.", "",
@@ -828,7 +828,7 @@ def write_report(cfg: Config, results_dir: str | Path | None = None, *,
     write_text_atomic(results_dir / "claims.json", dumps_json(claims))
     write_text_atomic(results_dir / "claims.md", claims_markdown(claims, summary, record))
     pred_path = _under(results_dir, paths.predictions_file())
-    if pred_path.is_file():  # theory's endpoints, written by stage base_model before training
+    if pred_path.is_file():  # theory's endpoints, written by stage predictions before training
         rows = predictions_vs_outcomes(json.loads(pred_path.read_text()), summary)
         frame = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
         write_text_atomic(results_dir / "predictions.csv", frame.to_csv(index=False))

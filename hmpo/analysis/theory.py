@@ -76,7 +76,7 @@ Assumptions and limits
   soon as one shorter rollout is correct (every reliable trace over budget), so its threshold
   is far below HMPO's. Real lengths vary; this is a prediction that can fail.
 
-:func:`predict` and :func:`check` are pure; :func:`write_predictions` (stage base_model: from
+:func:`predict` and :func:`check` are pure; :func:`write_predictions` (stage predictions: from
 the base model's measurements, before any method is trained) and
 :func:`predictions_vs_outcomes` (stage figures) are the pipeline's two ends.
 """
@@ -417,7 +417,7 @@ def check(prediction: Mapping, observed_tokens: float, observed_accuracy: float)
 # ----------------------------------------------------------------------------- the pipeline
 def write_predictions(cfg: Config, metrics: Mapping[str, Any], budgets: Mapping[str, Any],
                       path: Any) -> dict[str, Any]:
-    """Stage base_model: :func:`predict` every method of ``cfg`` from the base model's measured
+    """Stage predictions: :func:`predict` every method of ``cfg`` from the base model's measured
     style table (``metrics["eval"]``, :func:`hmpo.models.sft.measure_synthetic`) and fixed
     budgets, with the difficulty mix of the main evaluation set, at the training group size
     (``n = num_generations - 1``); write it to `path` (JSON) and return it. Without a style
