@@ -479,7 +479,7 @@ def median_vs_fixed_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any
     nearest = (min(tok, key=tok.get) if where == "left of" else
                max(tok, key=tok.get) if where == "right of" else None)
     rows, outcomes = [], {}
-    for i, f in enumerate(present):
+    for f in present:
         da, dt = _pair_row(mats, REFERENCE, f, n_boot=n_boot, seed=seed)
         ratio = None
         if tok[f] > 0:  # tokens(hmpo) / tokens(f), seed-t by the delta method
