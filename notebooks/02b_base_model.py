@@ -40,7 +40,6 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 import pandas as pd
 from IPython.display import display
 
-from hmpo import paths
 from hmpo.analysis.stage_plots import plot_styles
 from hmpo.config import load_config
 from hmpo.pipeline.environment import write_environment
