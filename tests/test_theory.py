@@ -349,3 +349,14 @@ def test_check_tolerance_edges(tokens, acc, verdict):
 def test_check_refuses_unmodelled():
     with pytest.raises(ValueError):
         check({"modelled": False, "why": "multistage"}, 13.5, 0.9)
+
+
+def test_expected_rewards_use_the_current_rungs_accuracy_exactly_in_a_small_group():
+    """In a group of 8 (n = 7 current rollouts + one invader), a current accuracy of 0.988 is
+    0.988 in expectation (Binomial over the correct count), not round(0.988 * 7) / 7 = 1."""
+    grpo = get_reward("grpo")
+    cur, cand = Rung("verbose", 20.0, 0.988), Rung("minimal", 10.0, 0.992)
+    r_cur, r_cand = expected_rewards(grpo, cur, cand, n=7)
+    assert r_cur == pytest.approx(0.988) and r_cand == pytest.approx(0.992)
+    # so GRPO moves to the more accurate rung however few rollouts share the group
+    assert endpoint(grpo, [cur, cand], n=7).final.name == "minimal"

@@ -30,12 +30,13 @@ with a length ``L`` in tokens (EOS included, as the rewards count it) and an acc
   guess among the 10 digits.
 
 **Invasion criterion** (:func:`expected_rewards`). A group made of ``n`` rollouts of the
-*current* rung (``round(a·n)`` of them correct) and ONE rollout of a *candidate* rung; the
-reward function of the registry is evaluated on that group twice, candidate correct and
-candidate wrong, and each case weighted by the candidate's accuracy:
+*current* rung and ONE rollout of a *candidate* rung; the reward function of the registry is
+evaluated on that group for every number ``j`` of correct current rollouts and for the
+candidate correct and wrong, and the cases weighted by their probabilities (``j ~
+Binomial(n, a_cur)``, candidate correct with ``a_c``):
 
-    E[r_cand] = a_c·r_cand(correct) + (1 − a_c)·r_cand(wrong)
-    E[r_cur]  = a_c·mean r_cur(correct) + (1 − a_c)·mean r_cur(wrong)
+    E[r_cand] = E_j[a_c·r_cand(j, correct) + (1 − a_c)·r_cand(j, wrong)]
+    E[r_cur]  = E_j[a_c·mean r_cur(j, correct) + (1 − a_c)·mean r_cur(j, wrong)]
 
 GRPO's advantage of the candidate is ``r_cand − mean_G r ≈ r_cand − r_cur`` for large ``n``,
 so the policy's share of the candidate grows iff ``E[r_cand] > E[r_cur]``. Because the real
@@ -207,9 +208,11 @@ def ladder(k: int, table: Mapping) -> list[Rung]:
 def expected_rewards(reward_fn: RewardFn, current: Rung, candidate: Rung, *,
                      n: int = 1000) -> tuple[float, float]:
     """``(E[reward of a current rollout], E[reward of the candidate rollout])`` in a group of
-    ``n`` rollouts of ``current`` (``round(a·n)`` correct) plus one of ``candidate``,
-    computed with ``reward_fn(correct, lengths, group_ids)`` (a registry reward) for the
-    candidate correct and wrong and mixed with the candidate's accuracy.
+    ``n`` rollouts of ``current`` plus one of ``candidate``, computed with
+    ``reward_fn(correct, lengths, group_ids)`` (a registry reward): the expectation over the
+    number ``j ~ Binomial(n, a_cur)`` of correct current rollouts and over the candidate being
+    correct (probability ``a_cand``) or wrong. (Terms with probability under 1e-12 are dropped
+    and the rest renormalised.)
 
     >>> from hmpo.training.rewards import get_reward
     >>> cur, cand = Rung("reliable", 20, 0.9), Rung("shortcut", 16, 0.73)
@@ -220,21 +223,38 @@ def expected_rewards(reward_fn: RewardFn, current: Rung, candidate: Rung, *,
     n = int(n)
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    n_ok = int(round(current.accuracy * n))
-    correct_cur = np.zeros(n + 1, dtype=bool)
-    correct_cur[:n_ok] = True
     lengths = np.full(n + 1, float(current.length))
     lengths[n] = float(candidate.length)
     groups = np.zeros(n + 1, dtype=np.int64)
-    cur_mean, cand = [], []
-    for cand_ok in (True, False):
-        c = correct_cur.copy()
-        c[n] = cand_ok
-        r = np.asarray(reward_fn(c, lengths, groups), dtype=np.float64)
-        cur_mean.append(float(r[:n].mean()))
-        cand.append(float(r[n]))
     a = float(candidate.accuracy)
-    return (a * cur_mean[0] + (1 - a) * cur_mean[1], a * cand[0] + (1 - a) * cand[1])
+    e_cur = e_cand = total = 0.0
+    for j, p_j in _binomial_pmf(n, float(current.accuracy)):
+        c = np.zeros(n + 1, dtype=bool)
+        c[:j] = True
+        for cand_ok, p_c in ((True, a), (False, 1.0 - a)):
+            if p_c == 0.0:
+                continue
+            c[n] = cand_ok
+            r = np.asarray(reward_fn(c, lengths, groups), dtype=np.float64)
+            e_cur += p_j * p_c * float(r[:n].mean())
+            e_cand += p_j * p_c * float(r[n])
+        total += p_j
+    return e_cur / total, e_cand / total
+
+
+def _binomial_pmf(n: int, p: float, floor: float = 1e-12) -> list[tuple[int, float]]:
+    """``(j, P(J = j))`` for ``J ~ Binomial(n, p)``, the terms of probability >= `floor`."""
+    if p <= 0.0:
+        return [(0, 1.0)]
+    if p >= 1.0:
+        return [(n, 1.0)]
+    out = []
+    for j in range(n + 1):
+        logp = (math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1)
+                + j * math.log(p) + (n - j) * math.log1p(-p))
+        if logp >= math.log(floor):
+            out.append((j, math.exp(logp)))
+    return out
 
 
 def _start_rung(rungs: list[Rung], start: Rung | str | None) -> Rung:
