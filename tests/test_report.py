@@ -402,7 +402,9 @@ def _write_tree(root, seeds=(0, 1, 2)):
     (root / "predictions").mkdir()
     (root / "predictions" / "predictions.json").write_text(json.dumps({
         "set": "synthetic_eval", "methods": {
-            "hmpo": {"modelled": True, "tokens": 30.0, "accuracy": 0.8},
+            "hmpo": {"modelled": True, "tokens": 30.0, "accuracy": 0.8, "by_difficulty": {
+                "2": {"name": "early1", "tokens": 29.0, "accuracy": 0.8},
+                "3": {"name": "minimal", "tokens": 31.0, "accuracy": 0.8}}},
             "hmpo_add": {"modelled": True, "tokens": 10.0, "accuracy": 0.8},
             "multistage": {"modelled": False, "why": "not a reward walk"}}}))
     return spec
@@ -453,7 +455,11 @@ def test_write_report_end_to_end(tmp_path):
     assert pred.loc["multistage", "verdict"] == "not modelled"
     assert pred.loc["hmpo", "observed_tokens"] == pytest.approx(hm["sets"]["synthetic_eval"][
         "mean_tokens"])
-    assert "| hmpo_add | 10.0 |" in (tmp_path / "predictions.md").read_text()
+    pred_md = (tmp_path / "predictions.md").read_text()
+    assert "| hmpo_add | 10.0 |" in pred_md
+    # per difficulty: the predicted style and predicted -> observed (hmpo's k = 2 mean tokens)
+    obs2 = out["evaluations"]["hmpo"]["synthetic_eval"]["by_difficulty"]["2"]["mean_tokens"]
+    assert f"| hmpo | early1: 29.0 -> {obs2:.1f};" in pred_md
     assert set(comp["set"]) == set(SETS)
     for name in ("results_table.md", "results_table.csv", "results_table.tex", "claims.md",
                  "comparisons.md"):

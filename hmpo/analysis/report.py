@@ -589,8 +589,27 @@ PREDICTION_COLUMNS = ["method", "predicted_tokens", "observed_tokens", "predicte
                       "observed_accuracy", "verdict"]
 
 
-def predictions_markdown(df: pd.DataFrame) -> str:
-    """``predictions.md``: theory's predicted endpoint of every method beside the outcome."""
+def predictions_by_difficulty(predictions: Mapping[str, Any],
+                              observed: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per modelled method and difficulty: the predicted style, tokens and accuracy beside the
+    observed ones (``observed``: model -> :func:`mean_by_difficulty`'s dict; None if absent)."""
+    rows = []
+    for name, p in (predictions.get("methods") or {}).items():
+        if not p.get("modelled"):
+            continue
+        for k, cell in (p.get("by_difficulty") or {}).items():
+            obs = (observed.get(name) or {}).get(k) or {}
+            rows.append({"method": name, "k": k, "style": cell["name"],
+                         "predicted_tokens": cell["tokens"],
+                         "observed_tokens": obs.get("mean_tokens"),
+                         "predicted_accuracy": cell["accuracy"],
+                         "observed_accuracy": obs.get("accuracy")})
+    return rows
+
+
+def predictions_markdown(df: pd.DataFrame, by_k: Sequence[Mapping[str, Any]] = ()) -> str:
+    """``predictions.md``: theory's predicted endpoint of every method beside the outcome, and
+    (`by_k`, :func:`predictions_by_difficulty`) per difficulty."""
     tol = TOLERANCE
     lines = ["# Predictions beside outcomes", "",
              "Each method's endpoint as `hmpo.analysis.theory` predicted it from the base "
@@ -611,6 +630,21 @@ def predictions_markdown(df: pd.DataFrame) -> str:
         lines.append(f"| {r['method']} | {num(r['predicted_tokens'])} | "
                      f"{num(r['observed_tokens'])} | {num(r['predicted_accuracy'], True)} | "
                      f"{num(r['observed_accuracy'], True)} | {r['verdict']} |")
+    if by_k:
+        ks = sorted({r["k"] for r in by_k}, key=int)
+        lines += ["", "## Per difficulty", "",
+                  "Each cell: the predicted style; predicted -> observed tokens; predicted -> "
+                  "observed accuracy (observed: mean over seeds, the main set's problems of "
+                  "that difficulty).", "",
+                  "| method | " + " | ".join(f"k = {k}" for k in ks) + " |",
+                  "| --- |" + " --- |" * len(ks)]
+        cells: dict[str, dict[str, str]] = {}
+        for r in by_k:
+            cells.setdefault(r["method"], {})[r["k"]] = (
+                f"{r['style']}: {num(r['predicted_tokens'])} -> {num(r['observed_tokens'])}; "
+                f"{num(r['predicted_accuracy'], True)} -> {num(r['observed_accuracy'], True)}")
+        for m, row in cells.items():
+            lines.append(f"| {m} | " + " | ".join(row.get(k, "–") for k in ks) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -829,10 +863,15 @@ def write_report(cfg: Config, results_dir: str | Path | None = None, *,
     write_text_atomic(results_dir / "claims.md", claims_markdown(claims, summary, record))
     pred_path = _under(results_dir, paths.predictions_file())
     if pred_path.is_file():  # theory's endpoints, written by stage predictions before training
-        rows = predictions_vs_outcomes(json.loads(pred_path.read_text()), summary)
+        predictions = json.loads(pred_path.read_text())
+        rows = predictions_vs_outcomes(predictions, summary)
         frame = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+        pset = predictions.get("set")
+        observed = {m: mean_by_difficulty(runs[m], pset) for m in runs
+                    if pset in next(iter(runs[m].values()), {})}
+        by_k = predictions_by_difficulty(predictions, observed)
         write_text_atomic(results_dir / "predictions.csv", frame.to_csv(index=False))
-        write_text_atomic(results_dir / "predictions.md", predictions_markdown(frame))
+        write_text_atomic(results_dir / "predictions.md", predictions_markdown(frame, by_k))
     main = table[table["set"] == summary["main_set"]]
     pareto = main[["method", "accuracy", "mean_tokens", "compression"]]
     write_text_atomic(results_dir / "figures" / "pareto.csv", pareto.to_csv(index=False))
