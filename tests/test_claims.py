@@ -517,13 +517,23 @@ def test_the_record_holds_the_horizon_change():
 
 
 def test_the_record_holds_the_rule_changes_and_their_flips():
-    rules = {e["rule"]: e for e in validate_disclosures(_record()) if e["kind"] == "rule"}
-    assert set(rules) == {"compression", "median_vs_fixed", "multiplicative_vs_additive",
-                          "single_stage_cheaper"}
-    assert all(e["profiles"] == ["default"] and e["commit"] is None for e in rules.values())
-    flips = {f["claim"]: (f["before"]["verdict"], f["after"]["verdict"])
-             for e in rules.values() for f in e["verdicts_flipped"]}
-    assert flips == {"single_stage_cheaper": (REPRODUCED, INCONCLUSIVE)}
+    record = validate_disclosures(_record())
+    rules = [(e["rule"], e["commit"]) for e in record if e["kind"] == "rule"]
+    # the claim-rule revision (commit null: the one that added the entries), then the seed-t
+    # intervals of the compression and the frontier gap
+    assert rules == [("compression", None), ("median_vs_fixed", None),
+                     ("multiplicative_vs_additive", None), ("single_stage_cheaper", None),
+                     ("compression", "b2eb4ce"), ("median_vs_fixed", "b2eb4ce")]
+    assert all(e["profiles"] == ["default"] for e in record)
+    flips = {(e.get("key") or e["rule"], f["claim"]): (f["before"]["verdict"],
+                                                       f["after"]["verdict"])
+             for e in record for f in e["verdicts_flipped"]}
+    assert flips == {
+        ("train.max_steps", "compression"): (INCONCLUSIVE, REPRODUCED),
+        ("single_stage_cheaper", "single_stage_cheaper"): (REPRODUCED, INCONCLUSIVE),
+        # the RL-trained base (with the grid and evaluation changes of the same run)
+        ("base_model.rl_steps", "compression"): (REPRODUCED, INCONCLUSIVE),
+        ("base_model.rl_steps", "median_vs_fixed"): (CONTRADICTED, INCONCLUSIVE)}
 
 
 def test_disclosures_markdown_lists_the_profiles_entries():

@@ -195,7 +195,9 @@ def test_run_dir_is_the_run_layout_under_the_results_folder(tmp_path):
 def test_load_disclosures_reads_the_repositorys_record():
     assert DISCLOSURES_FILE == Path(__file__).resolve().parent.parent / "docs" / "disclosures.yaml"
     record = load_disclosures()
-    assert [e.get("key") for e in record if e["kind"] == "param"] == ["train.max_steps"]
+    assert [e.get("key") for e in record if e["kind"] == "param"] == [
+        "train.max_steps", "base_model.rl_steps", "base_model.budget_percentiles",
+        "data.synthetic.n_eval", "evaluate.n_samples", "data.synthetic.n_transfer"]
     assert {e["rule"] for e in record if e["kind"] == "rule"} >= {"compression"}
 
 
