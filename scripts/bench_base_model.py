@@ -1,10 +1,10 @@
 """Benchmark the tiny base model recipe on this CPU: SFT time, sampled accuracy, lengths.
 
 Trains with the configured profile (default: params.yaml as is) exactly as the sft_model
-stage does (hmpo.models.sft; the base model is this model after its RL, stage base_model), optionally measuring sampled (T = 1) accuracy along the way, and
-prints the numbers the targets are about: SFT minutes, accuracy overall / per difficulty / per
-step, transfer accuracy, mean response length vs the minimal trace, within-problem length
-spread.
+stage does (hmpo.models.sft; the base model is this model after its RL, stage base_model),
+optionally measuring sampled (T = 1) accuracy along the way, and prints the numbers the
+targets are about: SFT minutes, accuracy overall / per difficulty / per step, transfer
+accuracy, mean response length vs the minimal trace, within-problem length spread.
 It writes to a scratch folder (not models/sft), so it never touches the pipeline's outputs.
 
     OMP_NUM_THREADS=1 python scripts/bench_base_model.py
