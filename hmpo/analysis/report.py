@@ -67,7 +67,7 @@ from hmpo.analysis.claims import (
     validate_disclosures,
 )
 from hmpo.analysis.stats import round_floats
-from hmpo.analysis.theory import TOLERANCE, predictions_vs_outcomes
+from hmpo.analysis.theory import TOLERANCE, predictions_by_difficulty, predictions_vs_outcomes
 from hmpo.config import Config
 from hmpo.evaluation.evaluate import (
     compression,
@@ -589,27 +589,9 @@ PREDICTION_COLUMNS = ["method", "predicted_tokens", "observed_tokens", "predicte
                       "observed_accuracy", "verdict"]
 
 
-def predictions_by_difficulty(predictions: Mapping[str, Any],
-                              observed: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per modelled method and difficulty: the predicted style, tokens and accuracy beside the
-    observed ones (``observed``: model -> :func:`mean_by_difficulty`'s dict; None if absent)."""
-    rows = []
-    for name, p in (predictions.get("methods") or {}).items():
-        if not p.get("modelled"):
-            continue
-        for k, cell in (p.get("by_difficulty") or {}).items():
-            obs = (observed.get(name) or {}).get(k) or {}
-            rows.append({"method": name, "k": k, "style": cell["name"],
-                         "predicted_tokens": cell["tokens"],
-                         "observed_tokens": obs.get("mean_tokens"),
-                         "predicted_accuracy": cell["accuracy"],
-                         "observed_accuracy": obs.get("accuracy")})
-    return rows
-
-
 def predictions_markdown(df: pd.DataFrame, by_k: Sequence[Mapping[str, Any]] = ()) -> str:
     """``predictions.md``: theory's predicted endpoint of every method beside the outcome, and
-    (`by_k`, :func:`predictions_by_difficulty`) per difficulty."""
+    (`by_k`, :func:`hmpo.analysis.theory.predictions_by_difficulty`) per difficulty."""
     tol = TOLERANCE
     lines = ["# Predictions beside outcomes", "",
              "Each method's endpoint as `hmpo.analysis.theory` predicted it from the base "

@@ -91,13 +91,17 @@ from typing import Any
 
 import numpy as np
 
+from hmpo import paths
 from hmpo.config import Config, MethodConfig
-from hmpo.task.synthetic import minimal_trace_tokens
+from hmpo.io import dumps_json, write_text_atomic
+from hmpo.task.data import read_records
+from hmpo.task.synthetic import minimal_trace_tokens, parse_prompt
 from hmpo.training.rewards import get_reward
 
 __all__ = [
     "CHANCE", "TOLERANCE", "Rung", "Walk", "ladder", "expected_rewards", "endpoint",
     "method_reward", "predict", "check", "write_predictions", "predictions_vs_outcomes",
+    "predictions_by_difficulty",
 ]
 
 #: Accuracy of a guessed answer: the answer is one digit 0-9.
@@ -443,13 +447,6 @@ def write_predictions(cfg: Config, metrics: Mapping[str, Any], budgets: Mapping[
     (``n = num_generations - 1``); write it to `path` (JSON) and return it. Without a style
     table (a pretrained base model, a non-synthetic main set) the file says why there is no
     prediction."""
-    import json
-    from pathlib import Path
-
-    from hmpo import paths
-    from hmpo.io import write_text_atomic
-    from hmpo.task.synthetic import parse_prompt
-
     main = "synthetic_eval" if "synthetic_eval" in cfg.evaluate.sets else cfg.evaluate.sets[0]
     ev = metrics.get("eval") or {}
     out: dict[str, Any]
@@ -458,15 +455,14 @@ def write_predictions(cfg: Config, metrics: Mapping[str, Any], budgets: Mapping[
                                      "synthetic task (theory predicts the synthetic task only)"}
     else:
         counts: dict[int, int] = {}
-        for line in paths.data_file(main).read_text().splitlines():
-            if line.strip():
-                k = parse_prompt(json.loads(line)["prompt"]).n_steps
-                counts[k] = counts.get(k, 0) + 1
+        for rec in read_records(paths.data_file(main)):
+            k = parse_prompt(rec["prompt"]).n_steps
+            counts[k] = counts.get(k, 0) + 1
         out = predict({"styles": ev["styles"], "teacher_forced_lines": ev["teacher_forced_lines"]},
                       cfg.methods, difficulty_weights=counts, budgets_tokens=budgets,
                       n=max(1, cfg.train.num_generations - 1))
         out["set"] = main
-    write_text_atomic(Path(path), json.dumps(out, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, dumps_json(out))
     return out
 
 
@@ -491,4 +487,23 @@ def predictions_vs_outcomes(predictions: Mapping[str, Any],
         else:
             row["verdict"] = check(p, obs["mean_tokens"], obs["accuracy"])
         rows.append(row)
+    return rows
+
+
+def predictions_by_difficulty(predictions: Mapping[str, Any],
+                              observed: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per modelled method and difficulty: the predicted style, tokens and accuracy beside the
+    observed ones (``observed``: model -> :func:`hmpo.analysis.report.mean_by_difficulty`'s
+    dict; None if absent)."""
+    rows = []
+    for name, p in (predictions.get("methods") or {}).items():
+        if not p.get("modelled"):
+            continue
+        for k, cell in (p.get("by_difficulty") or {}).items():
+            obs = (observed.get(name) or {}).get(k) or {}
+            rows.append({"method": name, "k": k, "style": cell["name"],
+                         "predicted_tokens": cell["tokens"],
+                         "observed_tokens": obs.get("mean_tokens"),
+                         "predicted_accuracy": cell["accuracy"],
+                         "observed_accuracy": obs.get("accuracy")})
     return rows

@@ -24,7 +24,6 @@ Layout (:mod:`hmpo.paths`): ``models/sft`` -> ``models/base``; ``results/base_mo
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ import numpy as np
 
 from hmpo import paths
 from hmpo.config import Config, write_resolved
-from hmpo.io import write_text_atomic
+from hmpo.io import dumps_json, write_text_atomic
 from hmpo.models.fixed_budgets import measure_budgets
 from hmpo.training.grpo import run_grpo
 from hmpo.training.rewards import get_reward
@@ -133,8 +132,7 @@ def make_base_model(cfg: Config, sft_dir: str | Path | None = None,
         model, tokenizer = load_model(out)
         metrics.update(measure_synthetic(cfg, model, tokenizer, load_problem_sets(cfg, data),
                                          progress=progress))
-    write_text_atomic(results / "metrics.json",
-                      json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(results / "metrics.json", dumps_json(metrics))
     budgets = measure_budgets(cfg, out, data / "train.jsonl",
                               out_path=results / paths.budgets_file().name, progress=progress)
     return BaseModel(model_dir=out, results_dir=results, metrics=metrics, budgets=budgets)
