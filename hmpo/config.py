@@ -21,6 +21,7 @@ stage writes, :mod:`hmpo.paths`'s.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -144,6 +145,12 @@ class BaseModelConfig:
     # the base model's RL (hmpo.training.base_model): rollout steps of GRPO on correctness from
     # the SFT model, with the `train` section's hyperparameters; 0 = no RL
     rl_steps: int = 0
+    # one base model per training seed (hmpo.config.base_seeds): training seed s starts from
+    # the SFT + RL draw of base seed s (trained with seed `seed + s`), so the intervals include
+    # the base model's own variability; false: one base model (base seed = the first training
+    # seed) shared by every run, the intervals conditional on it (a pretrained model linked as
+    # is, rl_steps 0, has no draw to vary)
+    per_seed: bool = False
     # fixed-budget sweep: percentiles of the base model's correct response lengths on
     # `n_budget_problems` training prompts (x n_eval_samples samples), -> budgets.json
     budget_percentiles: list[int] = field(default_factory=lambda: [25, 50, 75])
@@ -561,6 +568,9 @@ def _check_base_model(b: BaseModelConfig) -> None:
     _check(b.sft_lr > 0, "base_model.sft_lr", "must be > 0")
     _check(b.sft_forward_threads >= 1, "base_model.sft_forward_threads", "must be >= 1")
     _check(b.rl_steps >= 0, "base_model.rl_steps", "must be >= 0 (0 = no RL)")
+    _check(not b.per_seed or b.kind == "tiny" or b.rl_steps > 0, "base_model.per_seed",
+           "one base model per training seed needs a base that varies with its seed (kind "
+           "'tiny', or rl_steps > 0); a pretrained model linked as is is one base: set false")
 
 
 def _check_train(t: TrainConfig) -> None:
@@ -685,6 +695,39 @@ def _check_across_sections(cfg: Config) -> None:
         _check(n in written, "evaluate.sets",
                f"{n!r} is not written by the data stage with this config "
                f"(it writes: {', '.join(written)})")
+
+
+# --------------------------------------------------------------------------- base seeds
+def base_seeds(cfg: Config) -> list[int]:
+    """The base models' seeds (the folders ``models/base/seed<b>``): every training seed with
+    ``base_model.per_seed``, else the first training seed alone.
+
+    >>> c = Config(); c.train.seeds = [0, 1, 2]
+    >>> base_seeds(c)
+    [0]
+    >>> c.base_model.per_seed = True
+    >>> base_seeds(c)
+    [0, 1, 2]
+    """
+    seeds = list(cfg.train.seeds)
+    return seeds if cfg.base_model.per_seed else seeds[:1]
+
+
+def base_seed_of(cfg: Config, seed: int) -> int:
+    """The base seed a run of training seed `seed` starts from: `seed` itself with
+    ``base_model.per_seed``, else the one base (the first training seed)."""
+    bases = base_seeds(cfg)
+    return int(seed) if int(seed) in bases else bases[0]
+
+
+def base_config(cfg: Config, base_seed: int) -> Config:
+    """The config that trains base seed `base_seed`: a copy of `cfg` with top-level
+    ``seed + base_seed`` (the SFT's initialisation, data order and traces, the base RL's seed
+    and the base model's measurements), so base seed 0 is the model that ``seed`` alone made.
+    Data and evaluation keep ``seed``: every base answers the same problems."""
+    out = copy.deepcopy(cfg)
+    out.seed = cfg.seed + int(base_seed)
+    return out
 
 
 # --------------------------------------------------------------------------- provenance

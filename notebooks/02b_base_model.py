@@ -17,10 +17,12 @@
 # # 02b · Base model (stage `base_model`)
 #
 # HMPO starts from a reasoning model that is RL-trained and thinks too long.
-# `hmpo.training.base_model.make_base_model` makes it: the SFT model (notebook 02a) after
-# `base_model.rl_steps` rollout steps of GRPO on correctness alone; every method, the fixed
-# budgets and the `grpo` control start from it. Then the stage measures it (the style table
-# per difficulty, which stage `predictions` reads, notebook 02c) and its fixed budgets.
+# `hmpo.training.base_model.make_base_models` makes one per base seed: the SFT model
+# (notebook 02a) after `base_model.rl_steps` rollout steps of GRPO on correctness alone; each
+# training seed's runs of every method, the fixed budgets and the `grpo` control start from
+# its own (`base_model.per_seed`; else from one shared base). Then the stage measures each
+# (the style table per difficulty, which stage `predictions` reads, notebook 02c) and its
+# fixed budgets.
 #
 # Pipeline: `dvc repro base_model`. Here: run top to bottom.
 
@@ -38,32 +40,35 @@ if not Path(params_path).exists() and Path("..", params_path).exists():
 # %%
 # %matplotlib inline
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
-from hmpo.analysis.stage_plots import plot_styles
+from hmpo import paths
+from hmpo.analysis.stage_plots import plot_styles, style_tables
 from hmpo.config import load_config
 from hmpo.pipeline.environment import write_environment
-from hmpo.training.base_model import make_base_model
+from hmpo.training.base_model import make_base_models
 
 cfg = load_config(params_path, profile=profile)
-base = make_base_model(cfg)  # models/sft -> models/base, results/base_model, fixed budgets
-write_environment(base.results_dir / "environment.json")  # versions, CPU, numerics pins
-metrics, budgets = base.metrics, base.budgets
-pd.Series({k: v for k, v in metrics.get("rl", {}).items() if not isinstance(v, dict)})
+bases = make_base_models(cfg)  # models/sft/seed<b> -> models/base/seed<b>, results/base_model
+write_environment(paths.results_dir("base_model") / "environment.json")  # versions, CPU, pins
+pd.DataFrame({run: {k: v for k, v in b.metrics.get("rl", {}).items() if not isinstance(v, dict)}
+              for run, b in bases.items()})
 
 # %% [markdown]
 # ## The base model's RL: has its accuracy curve flattened?
-# Training accuracy per rollout step (smoothed); `flatness` compares the last quarter of the
-# run with the quarter before it (`hmpo.training.base_model.flatness`).
+# Training accuracy and completion length per rollout step, one faint line per base seed and
+# their smoothed mean; `flatness` compares the last quarter of each run with the quarter
+# before it (`hmpo.training.base_model.flatness`).
 
 # %%
-if "rl" in metrics:
+if all("rl" in b.metrics for b in bases.values()):
+    from hmpo.analysis.stage_plots import plot_training_curves
     from hmpo.training.train_log import load_train_log
 
-    log = load_train_log(base.results_dir / "rl")
-    log.plot(x="step", y=[c for c in ("accuracy", "completion_length") if c in log],
-             subplots=True, figsize=(6, 4), title="base model's RL (GRPO, correctness only)")
-    display(pd.Series(metrics["rl"]["flatness"]))
+    display(plot_training_curves({"base model RL": {
+        int(run.removeprefix("seed")): load_train_log(b.results_dir / "rl")
+        for run, b in bases.items()}}))
+    display(pd.DataFrame({run: b.metrics["rl"]["flatness"] for run, b in bases.items()}))
 
 # %% [markdown]
 # ## Fixed budgets for the `hmpo_fixed_p*` methods
@@ -72,22 +77,21 @@ if "rl" in metrics:
 # wrong ones).
 
 # %%
-pd.Series({**budgets["budgets_tokens"], "correct_share": budgets["correct_share"],
-           "median_tokens_all": budgets["median_tokens_all"]})
+pd.DataFrame({run: {**b.budgets["budgets_tokens"], "correct_share": b.budgets["correct_share"],
+                    "median_tokens_all": b.budgets["median_tokens_all"]}
+              for run, b in bases.items()})
 
 # %% [markdown]
 # ## Trace styles of the base model
 # Per difficulty (number of operations k) and style: share of samples, accuracy, mean tokens
 # (`verbose` / `minimal` write every step, `early` answers after fewer step lines than k);
-# then the teacher-forced accuracy of an early answer by the operations it absorbs.
+# then the teacher-forced accuracy of an early answer by the operations it absorbs. One block
+# per base seed.
 
 # %%
-if "eval" in metrics and "styles" in metrics["eval"]:
-    styles = metrics["eval"]["styles"]
-    table = pd.DataFrame({(k, st): cell for k, per in styles.items() for st, cell in per.items()}).T
-    table.index.names = ["difficulty", "style"]
-    display(table[["share", "accuracy", "mean_tokens", "n"]].round(3))
-    tf = metrics["eval"]["teacher_forced_lines"]
-    display(pd.Series(tf["early_answer_by_absorbed"], name="early answer accuracy")
-            .rename_axis("operations absorbed").round(3))
-    display(plot_styles(styles))
+for run, b in bases.items():
+    ev = b.metrics.get("eval", {})
+    if "styles" in ev:
+        tables = style_tables(ev)
+        display(Markdown(f"**{run}**"), tables["styles"], tables["early_answer"])
+        display(plot_styles(ev["styles"]))

@@ -53,10 +53,10 @@ from hmpo.training.methods import resolve_method
 from hmpo.training.train_log import load_train_log
 
 cfg = load_config(params_path, profile=profile)
-run = resolve_method(cfg, method)  # once: its budget (budget_percentile) and RL steps
+run = resolve_method(cfg, method)  # the first base seed's budget (budget_percentile), RL steps
 print(f"{method}: {run.spec}, {run.cfg.train.max_steps} rollout steps, "
       f"seeds {run.cfg.train.seeds}")
-runs = train_seeds(run)  # each seed's run gets this resolved method and its own seed
+runs = train_seeds(cfg, method)  # each seed from its base model, with that base's budget
 write_environment(train_results_dir(method) / "environment.json")  # versions, CPU, pins
 pd.DataFrame({run: {k: v for k, v in m.items() if not isinstance(v, (dict, list))}
               for run, m in runs.items()})

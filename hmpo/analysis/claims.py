@@ -155,6 +155,13 @@ def _stack(model_mats: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.stack([model_mats["accuracy"], model_mats["tokens"]])
 
 
+def _groups(mats: Mapping[str, Any], *names: str) -> list[Any]:
+    """The models' base-seed labels per run (:func:`hmpo.analysis.report.problem_matrices`'
+    ``groups``; None when absent): runs of one base seed are paired across models, and the
+    intervals include the base models' variability (:func:`hmpo.analysis.stats.seed_t_interval`)."""
+    return [mats[n].get("groups") for n in names]
+
+
 def _base_unsolved(summary: Mapping[str, Any], s: str) -> bool:
     b = summary["methods"].get(BASE, {}).get("sets", {}).get(s)
     return b is not None and b["accuracy"] == 0
@@ -180,10 +187,10 @@ def length_margin(summary: Mapping[str, Any], mats: Mapping[str, Any] | None, s:
 
 def _pair_row(mats: Mapping[str, Any], a: str, b: str, *, n_boot: int, seed: int
               ) -> tuple[stats.Estimate, stats.Estimate]:
-    return (_r(stats.paired_difference(mats[a]["accuracy"], mats[b]["accuracy"],
-                                       n_boot=n_boot, seed=seed)),
-            _r(stats.paired_difference(mats[a]["tokens"], mats[b]["tokens"], n_boot=n_boot,
-                                       seed=seed)))
+    ga, gb = _groups(mats, a, b)
+    return tuple(_r(stats.paired_difference(mats[a][k], mats[b][k], n_boot=n_boot, seed=seed,
+                                            groups_a=ga, groups_b=gb))
+                 for k in ("accuracy", "tokens"))
 
 
 def _equivalence(da: stats.Estimate, dt: stats.Estimate, tol: float, tok_margin: float
@@ -279,10 +286,10 @@ def compression_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any], c
         why = "the base model's responses are empty"
         return _row(cid, claim, rule, UNTESTABLE, why, {}, outcome=why)
     # seed-t intervals (delta method for the ratio): columns acc(h), tok(h), acc(b), tok(b)
-    pair = [_stack(h), _stack(b)]
-    comp = _r(stats.seed_t_estimate(pair, lambda m: 1.0 - m[:, 1] / m[:, 3]))
-    dacc = _r(stats.seed_t_estimate(pair, lambda m: m[:, 0] - m[:, 2]))
-    dtok = _r(stats.seed_t_estimate(pair, lambda m: m[:, 1] - m[:, 3]))
+    pair, g = [_stack(h), _stack(b)], _groups(mats, REFERENCE, BASE)
+    comp = _r(stats.seed_t_estimate(pair, lambda m: 1.0 - m[:, 1] / m[:, 3], groups=g))
+    dacc = _r(stats.seed_t_estimate(pair, lambda m: m[:, 0] - m[:, 2], groups=g))
+    dtok = _r(stats.seed_t_estimate(pair, lambda m: m[:, 1] - m[:, 3], groups=g))
     d = compression_verdict(comp, dacc, tol=tol, min_compression=min_compression)
     v_comp, v_acc = d["verdict_compression"], d["verdict_accuracy"]
     metric = (f"compression {_ci_pct(comp)} ({v_comp}); acc(hmpo) - acc(base) {_ci_pt(dacc)} "
@@ -472,7 +479,8 @@ def median_vs_fixed_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any
     # V's seed-t interval (delta method; columns acc(h), tok(h), then acc, tok of each run)
     gap = _r(stats.seed_t_estimate(
         [_stack(h), *(_stack(mats[f]) for f in present)],
-        lambda m: stats.frontier_gap(m[:, 0], m[:, 1], m[:, 2::2], m[:, 3::2])))
+        lambda m: stats.frontier_gap(m[:, 0], m[:, 1], m[:, 2::2], m[:, 3::2]),
+        groups=_groups(mats, REFERENCE, *present)))
     tok_margin = length_margin(summary, mats, main)
     t_lo, t_hi = min(tok.values()), max(tok.values())
     where = ("left of" if t_h < t_lo else "right of" if t_h > t_hi else "within")
@@ -484,7 +492,8 @@ def median_vs_fixed_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any
         ratio = None
         if tok[f] > 0:  # tokens(hmpo) / tokens(f), seed-t by the delta method
             ratio = _r(stats.seed_t_estimate([_stack(h), _stack(mats[f])],
-                                             lambda m: m[:, 1] / m[:, 3]))
+                                             lambda m: m[:, 1] / m[:, 3],
+                                             groups=_groups(mats, REFERENCE, f)))
         # the paper's yardstick (near lengths) stands in for the frontier only where the
         # frontier is unknown and no run lies between: against the nearest run, outside
         outcomes[f] = dominance(da, dt, tol, length_ratio=ratio if f == nearest else None)

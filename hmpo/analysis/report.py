@@ -1,13 +1,14 @@
 """The results report (stage `figures`, notebook 05_figures): summary, tables, comparisons, claims.
 
-Reads what the upstream stages wrote (``<s>`` = a training seed of ``train.seeds``; the base
-model is one run, without seed folders)::
+Reads what the upstream stages wrote (``<s>`` = a training seed of ``train.seeds``, ``<b>`` a
+base seed, :func:`hmpo.config.base_seeds`)::
 
-    results/evaluate/base/{metrics,samples}/<set>.{json,jsonl}    (hmpo.evaluation.evaluate)
+    results/evaluate/{sft,base}/seed<b>/{metrics,samples}/<set>.{json,jsonl}
     results/evaluate/<method>/seed<s>/{metrics,samples}/<set>.{json,jsonl}
+                                                     (hmpo.evaluation.evaluate)
     results/train/<method>/seed<s>/metrics.json      (hmpo.training.grpo, .multistage: seconds)
     results/train/<method>/seed<s>/live/plots/metrics/**.tsv   (per-step dvclive logs)
-    results/base_model/budgets.json                  (the fixed budgets, in tokens)
+    results/base_model/budgets.json                  (each base's fixed budgets, in tokens)
     docs/disclosures.yaml       the changes made after seeing results (:func:`load_disclosures`)
 
 (folders named by :mod:`hmpo.paths`)
@@ -29,7 +30,10 @@ and writes::
 
 Statistics are :mod:`hmpo.analysis.stats`: every comparison is paired by problem (the same
 problems for every model), with the seed-t interval over the evaluation problems and the
-training seeds (:func:`hmpo.analysis.stats.seed_t_interval`). The
+seeds (:func:`hmpo.analysis.stats.seed_t_interval`). With ``base_model.per_seed`` each
+training seed starts from its own base model, so a seed is a base draw and an RL draw: runs
+are paired by base seed across models (:func:`run_groups`) and the intervals include the
+base models' variability; with one shared base they are conditional on it. The
 claim rules live in :mod:`hmpo.analysis.claims` (:func:`~hmpo.analysis.claims.evaluate_claims`,
 fixed before the three-seed results existed); this module gathers their inputs, reads the
 record of changes made after seeing results, and writes claims.{md,json}.
@@ -68,14 +72,14 @@ from hmpo.analysis.claims import (
 )
 from hmpo.analysis.stats import round_floats
 from hmpo.analysis.theory import TOLERANCE, predictions_by_difficulty, predictions_vs_outcomes
-from hmpo.config import Config
+from hmpo.config import Config, base_seeds
 from hmpo.evaluation.evaluate import (
     compression,
     eval_paths,
     problem_table,
 )
 from hmpo.io import dumps_json, write_text_atomic
-from hmpo.paths import BASE, SINGLE_RUN_MODELS
+from hmpo.paths import BASE, BASE_MODELS
 from hmpo.training.train_log import load_train_log
 
 MAIN_SET = "synthetic_eval"
@@ -93,7 +97,7 @@ DISCLOSURES_FILE = Path(__file__).resolve().parents[2] / DISCLOSURES_PATH
 def model_names(cfg: Config) -> list[str]:
     """The evaluated models in report order: the SFT model, the base model (the SFT model after
     its RL, every method's start), then the methods of params."""
-    return [*SINGLE_RUN_MODELS, *cfg.methods]
+    return [*BASE_MODELS, *cfg.methods]
 
 
 def training_seeds(cfg: Config) -> list[int]:
@@ -143,19 +147,35 @@ def _under(results_dir: str | Path | None, path: Path) -> Path:
     return _results(results_dir) / path.relative_to(paths.results_dir())
 
 
-def run_dir(results_dir: str | Path | None, stage: str, model: str, seed: int | None) -> Path:
+def run_dir(results_dir: str | Path | None, stage: str, model: str, seed: int) -> Path:
     """One run's folder of stage ``evaluate`` or ``train`` under ``results_dir``:
-    ``<results_dir>/<stage>/<model>`` for the base model (``seed`` None), else
-    ``.../seed<s>`` (:func:`hmpo.paths.eval_results_dir`, :func:`hmpo.paths.train_results_dir`)."""
+    ``<results_dir>/<stage>/<model>/seed<s>`` (:func:`hmpo.paths.eval_results_dir`,
+    :func:`hmpo.paths.train_results_dir`; ``s`` a base seed for the SFT and base models)."""
     if stage not in _RUN_DIRS:
         raise ValueError(f"stage {stage!r}: the report reads runs of {sorted(_RUN_DIRS)}")
     return _under(results_dir, _RUN_DIRS[stage](model, seed))
 
 
-def model_runs(model: str, seeds: Sequence[int]) -> list[int | None]:
-    """The runs of a model: ``[None]`` (one run) for the SFT and base models, else its training
-    seeds."""
-    return [None] if model in SINGLE_RUN_MODELS else list(seeds)
+def model_runs(model: str, seeds: Sequence[int],
+               base_seeds: Sequence[int] | None = None) -> list[int]:
+    """The runs of a model: its base seeds (`base_seeds`, default the first training seed:
+    :func:`hmpo.config.base_seeds`) for the SFT and base models, else its training seeds."""
+    if model in BASE_MODELS:
+        return list(seeds[:1] if base_seeds is None else base_seeds)
+    return list(seeds)
+
+
+def run_groups(model: str, seeds: Sequence[int],
+               base_seeds: Sequence[int] | None = None) -> list[int]:
+    """The base seed of each run of :func:`model_runs` (:func:`hmpo.config.base_seed_of`): the
+    labels that pair runs across models and put the base models' variability into the
+    intervals (:func:`hmpo.analysis.stats.seed_t_interval`'s ``groups``).
+
+    >>> run_groups("hmpo", [0, 1, 2], [0, 1, 2]), run_groups("hmpo", [0, 1, 2], [0])
+    ([0, 1, 2], [0, 0, 0])
+    """
+    bases = list(seeds[:1] if base_seeds is None else base_seeds)
+    return [s if s in bases else bases[0] for s in model_runs(model, seeds, bases)]
 
 
 def _stage(model: str) -> str:
@@ -176,18 +196,19 @@ def _sd(values: Sequence[float | None]) -> float | None:
 # ----------------------------------------------------------------------------- collect
 def collect_evaluations(
     models: Sequence[str], sets: Sequence[str], results_dir: str | Path | None = None,
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] = (0,), base_seeds: Sequence[int] | None = None,
 ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """``{model: {run: {set: metrics}}}`` from every run's ``metrics/<set>.json``.
 
-    ``run`` is the seed as a string for a method, the model's name for ``sft`` and ``base``.
-    A missing file fails at once, naming the stage that makes it.
+    ``run`` is the seed as a string: a training seed for a method, a base seed (`base_seeds`,
+    :func:`model_runs`) for ``sft`` and ``base``. A missing file fails at once, naming the
+    stage that makes it.
     """
     out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     missing = []
     for m in models:
-        for seed in model_runs(m, seeds):
-            run = m if seed is None else str(seed)
+        for seed in model_runs(m, seeds, base_seeds):
+            run = str(seed)
             for s in sets:
                 path = eval_paths(run_dir(results_dir, "evaluate", m, seed), s)[0]
                 if not path.is_file():
@@ -213,10 +234,11 @@ def load_samples(path: str | Path) -> list[dict[str, Any]]:
 
 def problem_matrices(
     models: Sequence[str], sets: Sequence[str], results_dir: str | Path | None = None,
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] = (0,), base_seeds: Sequence[int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per set, the paired data of every model: ``{set: {"ids": [...], model: {"accuracy":
-    (n_runs, n_problems), "tokens": (n_runs, n_problems)}}}``.
+    (n_runs, n_problems), "tokens": (n_runs, n_problems), "groups": [base seed per run]}}}``
+    (runs and groups: :func:`model_runs`, :func:`run_groups`).
 
     Built from each run's ``samples/<set>.jsonl``: per problem the mean over its samples of
     correctness and of ``n_tokens`` (:func:`hmpo.evaluation.evaluate.problem_table`), columns in
@@ -228,7 +250,7 @@ def problem_matrices(
         ids: list[str] | None = None
         for m in models:
             acc_rows, tok_rows = [], []
-            for seed in model_runs(m, seeds):
+            for seed in model_runs(m, seeds, base_seeds):
                 path = eval_paths(run_dir(results_dir, "evaluate", m, seed), s)[1]
                 if not path.is_file():
                     raise FileNotFoundError(f"{path} does not exist (run `dvc repro "
@@ -243,7 +265,8 @@ def problem_matrices(
                                      "(rerun the evaluate stages)")
                 acc_rows.append([rows[i]["accuracy"] for i in ids])
                 tok_rows.append([rows[i]["mean_tokens"] for i in ids])
-            per_set[m] = {"accuracy": np.array(acc_rows), "tokens": np.array(tok_rows)}
+            per_set[m] = {"accuracy": np.array(acc_rows), "tokens": np.array(tok_rows),
+                          "groups": run_groups(m, seeds, base_seeds)}
         per_set["ids"] = ids
         out[s] = per_set
     return out
@@ -282,7 +305,7 @@ def collect_costs(methods: Sequence[str], results_dir: str | Path | None = None,
     "pre_rl_seconds_per_seed": {"<seed>": seconds}}}``.
     """
     costs: dict[str, Any] = {m: {"train_seconds": None, "train_cpu_seconds": None,
-                                 "device_seconds": None} for m in SINGLE_RUN_MODELS}
+                                 "device_seconds": None} for m in BASE_MODELS}
     for m in methods:
         per_seed = {}
         for seed in seeds:
@@ -329,8 +352,9 @@ def _set_row(runs: Mapping[str, Mapping[str, Any]], s: str, base_tokens: float |
                            "finished_rate": m.get("finished_rate")}
                        for r, m in per_run.items()}
     if mats is not None:  # CIs over problems and seeds (seed-t interval)
-        row["accuracy_ci"] = stats.model_mean(mats["accuracy"], n_boot=n_boot, seed=seed).ci
-        row["mean_tokens_ci"] = stats.model_mean(mats["tokens"], n_boot=n_boot, seed=seed).ci
+        for key, name in (("accuracy", "accuracy_ci"), ("tokens", "mean_tokens_ci")):
+            row[name] = stats.model_mean(mats[key], n_boot=n_boot, seed=seed,
+                                         groups=mats.get("groups")).ci
     elif len(per_run) == 1:  # one run and no samples: its own interval over problems
         only = next(iter(per_run.values()))
         row["accuracy_ci"], row["mean_tokens_ci"] = only.get("accuracy_ci"), only.get(
@@ -348,6 +372,7 @@ def build_summary(
     sets: Sequence[str],
     matrices: Mapping[str, Mapping[str, Any]] | None = None,
     train_seeds: Sequence[int] | None = None,
+    base_seeds: Sequence[int] | None = None,
     train_steps: int | None = None,
     n_boot: int = N_BOOT,
 ) -> dict[str, Any]:
@@ -361,7 +386,8 @@ def build_summary(
     with one) and ``per_seed`` (``{run: {accuracy, mean_tokens, compression,
     finished_rate}}``). The main set's values are repeated at the model's top level (the schema
     readers used with one seed). ``train_steps``: the RL steps of a training run
-    (``train.max_steps``; -1 for epoch-long runs), recorded as is.
+    (``train.max_steps``; -1 for epoch-long runs), recorded as is; ``base_seeds``: the base
+    models' seeds (:func:`hmpo.config.base_seeds`), recorded as is.
     """
     main = main_set(sets)
     base_runs = evaluations.get(BASE, {})
@@ -381,6 +407,7 @@ def build_summary(
         methods[model] = entry
     return round_floats({"profile": profile, "seed": seed, "main_set": main,
                          "train_seeds": list(train_seeds) if train_seeds is not None else None,
+                         "base_seeds": list(base_seeds) if base_seeds is not None else None,
                          "train_steps": train_steps, "n_bootstrap": n_boot,
                          "eval_sets": list(sets), "methods": methods},
                         DIGITS)
@@ -422,8 +449,11 @@ def compare(mats: Mapping[str, Any], a: str, b: str, *, n_boot: int = N_BOOT,
     out: dict[str, Any] = {}
     ci: dict[str, list[list[float]]] = {}
     for key in ("accuracy", "tokens"):
-        out[key] = stats.paired_difference(mats[a][key], mats[b][key], n_boot=n_boot, seed=seed)
-        ci[key] = [stats.model_mean(mats[m][key], n_boot=n_boot, seed=seed).ci for m in (a, b)]
+        out[key] = stats.paired_difference(mats[a][key], mats[b][key], n_boot=n_boot, seed=seed,
+                                           groups_a=mats[a].get("groups"),
+                                           groups_b=mats[b].get("groups"))
+        ci[key] = [stats.model_mean(mats[m][key], n_boot=n_boot, seed=seed,
+                                    groups=mats[m].get("groups")).ci for m in (a, b)]
     out["same_value"] = all(stats.common_value(v) for v in ci.values())
     return out
 
@@ -741,17 +771,18 @@ def cost_to_compression(logs: Mapping[str, Mapping[int, pd.DataFrame]],
 
 def load_budgets(cfg: Config, results_dir: str | Path | None = None) -> dict[str, float]:
     """``{method: budget tokens}`` of the fixed-budget methods: the resolved percentile budgets
-    of ``results/base_model/budgets.json`` (:func:`hmpo.paths.budgets_file`) or a method's own
+    of ``results/base_model/budgets.json`` (:func:`hmpo.paths.budgets_file`; the mean over the
+    base models, each of whose runs trained with its own base's) or a method's own
     ``fixed_budget_tokens``."""
     path = _under(results_dir, paths.budgets_file())
     raw = json.loads(path.read_text()) if path.is_file() else {}
-    table = raw.get("budgets_tokens", raw) if isinstance(raw, Mapping) else {}
+    tables = [v.get("budgets_tokens", {}) for v in raw.values() if isinstance(v, Mapping)]
     out = {}
     for m in fixed_budget_methods(cfg):
         mc = cfg.methods[m]
         q = mc.budget_percentile
-        if q is not None and f"p{q}" in table:
-            out[m] = float(table[f"p{q}"])
+        if q is not None and tables and all(f"p{q}" in t for t in tables):
+            out[m] = float(np.mean([t[f"p{q}"] for t in tables]))
         elif "fixed_budget_tokens" in mc.params:
             out[m] = float(mc.params["fixed_budget_tokens"])
     return out
@@ -809,13 +840,14 @@ def write_report(cfg: Config, results_dir: str | Path | None = None, *,
     results_dir = _results(results_dir)
     sets = list(cfg.evaluate.sets)
     seeds = training_seeds(cfg)
+    bases = base_seeds(cfg)
     models = model_names(cfg)
     methods = list(cfg.methods)
-    runs = collect_evaluations(models, sets, results_dir, seeds)
-    matrices = problem_matrices(models, sets, results_dir, seeds)
+    runs = collect_evaluations(models, sets, results_dir, seeds, bases)
+    matrices = problem_matrices(models, sets, results_dir, seeds, bases)
     costs = round_floats(collect_costs(methods, results_dir, seeds), 2)
     summary = build_summary(runs, profile=cfg.profile, seed=cfg.seed, sets=sets,
-                            matrices=matrices, train_seeds=seeds,
+                            matrices=matrices, train_seeds=seeds, base_seeds=bases,
                             train_steps=cfg.train.max_steps, n_boot=n_boot)
     for model, entry in summary["methods"].items():
         cost = costs.get(model, {})

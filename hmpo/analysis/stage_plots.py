@@ -199,3 +199,23 @@ def plot_styles(styles: dict):
     ax_acc.set_title("Accuracy per style", fontsize=10)
     ax_acc.legend(fontsize=8, frameon=False, loc="lower left")
     return fig
+
+
+def style_tables(ev: dict) -> dict:
+    """The style tables the sft_model and base_model notebooks show beside :func:`plot_styles`,
+    from one model's ``metrics["eval"]`` (:func:`hmpo.models.sft.measure_synthetic`):
+    ``styles`` (per difficulty and style: share, accuracy, mean tokens, n), ``lines`` (the
+    teacher-forced per-line accuracy per difficulty) and ``early_answer`` (the teacher-forced
+    accuracy of an early answer by the operations it absorbs), as pandas objects."""
+    import pandas as pd
+
+    styles = ev["styles"]
+    table = pd.DataFrame({(k, st): cell for k, per in styles.items()
+                          for st, cell in per.items()}).T
+    table.index.names = ["difficulty", "style"]
+    tf = ev["teacher_forced_lines"]
+    return {"styles": table[["share", "accuracy", "mean_tokens", "n"]].round(3),
+            "lines": pd.DataFrame(tf["lines"]).rename_axis("difficulty").round(3),
+            "early_answer": pd.Series(tf["early_answer_by_absorbed"],
+                                      name="early answer accuracy")
+            .rename_axis("operations absorbed").round(3)}

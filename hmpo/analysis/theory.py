@@ -85,7 +85,7 @@ the base model's measurements, before any method is trained) and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -441,16 +441,23 @@ def check(prediction: Mapping, observed_tokens: float, observed_accuracy: float)
 # ----------------------------------------------------------------------------- the pipeline
 def write_predictions(cfg: Config, metrics: Mapping[str, Any], budgets: Mapping[str, Any],
                       path: Any) -> dict[str, Any]:
-    """Stage predictions: :func:`predict` every method of ``cfg`` from the base model's measured
-    style table (``metrics["eval"]``, :func:`hmpo.models.sft.measure_synthetic`) and fixed
-    budgets, with the difficulty mix of the main evaluation set, at the training group size
-    (``n = num_generations - 1``); write it to `path` (JSON) and return it. Without a style
-    table (a pretrained base model, a non-synthetic main set) the file says why there is no
+    """Stage predictions: :func:`predict` every method of ``cfg`` from each base model's measured
+    style table and fixed budgets (`metrics` and `budgets`: the base_model stage's
+    ``{"seed<b>": ...}``; a seed's ``metrics["eval"]`` is
+    :func:`hmpo.models.sft.measure_synthetic`'s), with the difficulty mix of the main
+    evaluation set, at the training group size (``n = num_generations - 1``); write it to
+    `path` (JSON) and return it.
+
+    The file holds each base seed's predictions (``bases``) and their mean (``methods``,
+    :func:`mean_predictions`), which is what the runs' across-seed mean is checked against
+    (each training seed starts from its own base with ``base_model.per_seed``). Without a
+    style table (a pretrained base model, a non-synthetic main set) it says why there is no
     prediction."""
     main = "synthetic_eval" if "synthetic_eval" in cfg.evaluate.sets else cfg.evaluate.sets[0]
-    ev = metrics.get("eval") or {}
+    evals = {run: m.get("eval") or {} for run, m in metrics.items()}
     out: dict[str, Any]
-    if main != "synthetic_eval" or "styles" not in ev or "teacher_forced_lines" not in ev:
+    if main != "synthetic_eval" or not evals or not all(
+            "styles" in ev and "teacher_forced_lines" in ev for ev in evals.values()):
         out = {"methods": {}, "why": "no style table: the base model is not measured on the "
                                      "synthetic task (theory predicts the synthetic task only)"}
     else:
@@ -458,11 +465,56 @@ def write_predictions(cfg: Config, metrics: Mapping[str, Any], budgets: Mapping[
         for rec in read_records(paths.data_file(main)):
             k = parse_prompt(rec["prompt"]).n_steps
             counts[k] = counts.get(k, 0) + 1
-        out = predict({"styles": ev["styles"], "teacher_forced_lines": ev["teacher_forced_lines"]},
-                      cfg.methods, difficulty_weights=counts, budgets_tokens=budgets,
-                      n=max(1, cfg.train.num_generations - 1))
-        out["set"] = main
+        bases = {}
+        for run, ev in evals.items():
+            bases[run] = predict({"styles": ev["styles"],
+                                  "teacher_forced_lines": ev["teacher_forced_lines"]},
+                                 cfg.methods, difficulty_weights=counts,
+                                 budgets_tokens=budgets[run],
+                                 n=max(1, cfg.train.num_generations - 1))
+            bases[run]["set"] = main
+        first = next(iter(bases.values()))
+        out = {k: v for k, v in first.items() if k != "methods"}
+        out["bases"] = bases
+        out["methods"] = mean_predictions([b["methods"] for b in bases.values()])
     write_text_atomic(path, dumps_json(out))
+    return out
+
+
+def mean_predictions(per_base: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The mean over base models of each method's prediction (``per_base``: each base's
+    ``predict(...)["methods"]``): tokens and accuracy averaged, overall and per difficulty; a
+    difficulty's style is the common one, else the bases' styles joined with ``/``; modelled
+    only if every base's is (else the first unmodelled entry). One base: its own entry.
+
+    >>> a = {"m": {"modelled": True, "tokens": 10.0, "accuracy": 0.9, "by_difficulty": {}}}
+    >>> b = {"m": {"modelled": True, "tokens": 12.0, "accuracy": 0.8, "by_difficulty": {}}}
+    >>> r = mean_predictions([a, b])["m"]
+    >>> r["tokens"], round(r["accuracy"], 3)
+    (11.0, 0.85)
+    """
+    if len(per_base) == 1:
+        return dict(per_base[0])
+    out: dict[str, Any] = {}
+    for name in per_base[0]:
+        entries = [p[name] for p in per_base]
+        unmodelled = [e for e in entries if not e.get("modelled")]
+        if unmodelled:
+            out[name] = dict(unmodelled[0])
+            continue
+        m = {k: v for k, v in entries[0].items() if k not in ("tokens", "accuracy",
+                                                              "by_difficulty")}
+        m["tokens"] = float(np.mean([e["tokens"] for e in entries]))
+        m["accuracy"] = float(np.mean([e["accuracy"] for e in entries]))
+        by_k = {}
+        for k in entries[0].get("by_difficulty") or {}:
+            cells = [e["by_difficulty"][k] for e in entries]
+            names = list(dict.fromkeys(c["name"] for c in cells))
+            by_k[k] = {"name": "/".join(names),
+                       "tokens": float(np.mean([c["tokens"] for c in cells])),
+                       "accuracy": float(np.mean([c["accuracy"] for c in cells]))}
+        m["by_difficulty"] = by_k
+        out[name] = m
     return out
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from hmpo.evaluation.evaluate import compression
-from hmpo.paths import SINGLE_RUN_MODELS, results_dir
+from hmpo.paths import BASE_MODELS, results_dir
 
 #: Every key a headline file may hold, and what it means.
 KEYS = {
@@ -149,7 +149,7 @@ def summary_headline(summary: Mapping[str, Any], model: str,
     """
     main = summary["main_set"]
     entry = summary["methods"][model]
-    is_base = model in SINGLE_RUN_MODELS
+    is_base = model in BASE_MODELS
     out: dict[str, float] = {}
     for s, suffix in {main: "", **_other_sets(main, entry["sets"], other_sets)}.items():
         e = entry["sets"][s]

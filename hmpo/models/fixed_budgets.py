@@ -7,16 +7,16 @@ of the base model's **correct** responses on training prompts. Correct ones only
 of *all* responses is pulled down by short wrong answers (../shared/NOTES.md: it sat below the
 minimal trace of the harder problems and collapsed the policy to guessing).
 
-The base_model stage samples ``base_model.n_budget_problems`` training prompts x
-``base_model.n_eval_samples`` completions at the evaluation temperature and writes
-``results/base_model/budgets.json``::
+The base_model stage samples each base model (one per base seed, :func:`hmpo.config.base_seeds`)
+on ``base_model.n_budget_problems`` training prompts x ``base_model.n_eval_samples``
+completions at the evaluation temperature and writes ``results/base_model/budgets.json``::
 
-    {"budgets_tokens": {"p25": 21.0, "p50": 30.0, "p75": 44.0}, "percentiles": [25, 50, 75],
-     "n_samples": 800, "n_correct": 690, "correct_share": 0.8625, ...}
+    {"seed0": {"budgets_tokens": {"p25": 21.0, "p50": 30.0, "p75": 44.0},
+               "percentiles": [25, 50, 75], "n_samples": 800, "n_correct": 690, ...}, ...}
 
 and ``methods.<m>.budget_percentile: 25`` makes every training entry point
-(:func:`hmpo.training.methods.resolve_method`) use ``p25`` as that method's
-``fixed_budget_tokens``.
+(:func:`hmpo.training.methods.resolve_method`) use the ``p25`` of the run's base model as that
+method's ``fixed_budget_tokens``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hmpo.paths import base_model_dir, budgets_file, data_file
+from hmpo.paths import budgets_file, data_file, seed_dir_name
 
 
 def fixed_budgets(lengths: Sequence[float], correct: Sequence[bool],
@@ -57,16 +57,14 @@ def fixed_budgets(lengths: Sequence[float], correct: Sequence[bool],
     return out
 
 
-def measure_budgets(cfg: Any, model_dir: str | Path | None = None,
-                    train_path: str | Path | None = None, *,
-                    out_path: str | Path | None = None,
+def measure_budgets(cfg: Any, model_dir: str | Path, train_path: str | Path | None = None, *,
                     progress: bool = True) -> dict[str, Any]:
-    """Sample the base model on training prompts, derive the budgets, write budgets.json.
+    """Sample a base model (`model_dir`) on training prompts and derive its budgets: one base
+    seed's entry of budgets.json (the stage writes the file, :mod:`hmpo.training.base_model`).
 
-    Defaults (:mod:`hmpo.paths`): ``models/base``, ``data/processed/train.jsonl`` and
-    ``results/base_model/budgets.json``. Lengths count every generated token, EOS included
-    (``train.count_eos_in_length``, as the rewards count them); a response that hit the
-    length cap counts as wrong.
+    `train_path` defaults to ``data/processed/train.jsonl``. Lengths count every generated
+    token, EOS included (``train.count_eos_in_length``, as the rewards count them); a response
+    that hit the length cap counts as wrong.
     """
     import torch
 
@@ -76,9 +74,7 @@ def measure_budgets(cfg: Any, model_dir: str | Path | None = None,
     from hmpo.task.prompts import build_prompt, rollout_verdict
     from hmpo.task.verify import verify
 
-    model_dir = base_model_dir() if model_dir is None else model_dir
     train_path = data_file("train") if train_path is None else train_path
-    out_path = budgets_file() if out_path is None else out_path
     b, ev = cfg.base_model, cfg.evaluate
     records = read_records(train_path)[:b.n_budget_problems]
     if not records:
@@ -130,22 +126,27 @@ def measure_budgets(cfg: Any, model_dir: str | Path | None = None,
         "max_completion_length": cfg.train.max_completion_length,
         "temperature": ev.temperature,
     }
-    path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     return out
 
 
-def budget_tokens(percentile: int, path: str | Path | None = None) -> float:
-    """The fixed budget ``p<percentile>`` that :func:`measure_budgets` wrote to `path`
-    (default :func:`hmpo.paths.budgets_file`): this module writes budgets.json and reads it."""
+def budget_tokens(percentile: int, path: str | Path | None = None, *,
+                  base_seed: int = 0) -> float:
+    """The fixed budget ``p<percentile>`` measured on base seed `base_seed`'s model, from the
+    stage's budgets.json (`path`, default :func:`hmpo.paths.budgets_file`: ``{"seed<b>":
+    measure_budgets' dict}``): this module's numbers, written by the base_model stage."""
     path = Path(path or budgets_file())
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: the base_model stage writes it "
                                 "(run `dvc repro base_model`)")
-    budgets = json.loads(path.read_text())
+    per_seed = json.loads(path.read_text())
+    run = seed_dir_name(base_seed)
+    if run not in per_seed:
+        raise ValueError(f"{path} has no base seed {run!r} (has {sorted(per_seed)}); rerun "
+                         "`dvc repro base_model` after changing train.seeds or base_model.per_seed")
+    budgets = per_seed[run]
     key = f"p{percentile}"
     if key not in budgets.get("budgets_tokens", {}):
-        raise ValueError(f"{path} has no {key!r} (has {sorted(budgets.get('budgets_tokens', {}))});"
-                         " rerun `dvc repro base_model` after changing budget_percentiles")
+        raise ValueError(f"{path} has no {key!r} for {run} (has "
+                         f"{sorted(budgets.get('budgets_tokens', {}))}); rerun "
+                         "`dvc repro base_model` after changing budget_percentiles")
     return float(budgets["budgets_tokens"][key])

@@ -51,6 +51,7 @@ from hmpo.models.generate import sample
 from hmpo.models.model import build_tiny_model, build_tokenizer, n_parameters, save_model
 from hmpo.task import synthetic
 from hmpo.task.prompts import rollout_verdict
+from hmpo.training.progress import advance
 
 SET_NAMES = ("synthetic_train", "synthetic_eval", "synthetic_transfer")
 IGNORE = -100
@@ -183,6 +184,7 @@ def sft_train(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[list[
         opt.step()
         log.append({"step": step + 1, "loss": loss.item(), "lr": cur_lr,
                     "elapsed_s": round(time.perf_counter() - t0, 3)})
+        advance(1)  # a stage's bar over several SFT runs (hmpo.pipeline.pool)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if callback is not None and callback_every > 0 and (step + 1) % callback_every == 0:
@@ -439,17 +441,20 @@ def train_base_model(cfg: Config, out_dir: str | Path | None = None,
                      measure_model: bool = True) -> dict[str, Any]:
     """SFT the tiny model, save it, measure it; returns (and writes) metrics.json's dict.
 
-    Defaults are the run layout (:mod:`hmpo.paths`): `out_dir` ``models/sft``, `results_dir`
-    ``results/sft_model``, `data_dir` ``data/processed``. The stage calls it through
-    :func:`hmpo.models.sft_model.make_sft_model`; the base model is this model after its RL
+    Defaults are the run layout (:mod:`hmpo.paths`) of base seed 0: `out_dir`
+    ``models/sft/seed0``, `results_dir` ``results/sft_model/runs/seed0``, `data_dir`
+    ``data/processed``. ``cfg.seed`` seeds everything here; the stage calls it through
+    :func:`hmpo.models.sft_model.make_sft_model` with each base seed's config
+    (:func:`hmpo.config.base_config`); the base model is this model after its RL
     (:mod:`hmpo.training.base_model`).
     """
     b = cfg.base_model
     if b.kind != "tiny":
         raise ValueError(f"base_model.kind: train_base_model builds kind 'tiny', got {b.kind!r}")
     torch.set_num_threads(cfg.threads)
-    out_dir = out_dir if out_dir is not None else paths.sft_model_dir()
-    results = Path(results_dir) if results_dir is not None else paths.results_dir("sft_model")
+    out_dir = out_dir if out_dir is not None else paths.sft_model_dir(0)
+    results = (Path(results_dir) if results_dir is not None
+               else paths.base_run_dir(paths.SFT, 0))
     results.mkdir(parents=True, exist_ok=True)
     write_resolved(cfg, results)
     sets = load_problem_sets(cfg, data_dir)

@@ -1,10 +1,10 @@
 """Stage `evaluate`: every run of one model (the base model, or each seed of a method) on
 every set of ``evaluate.sets``, in parallel.
 
-Layout (:mod:`hmpo.paths`; ``base`` is one run, without seed folders)::
+Layout (:mod:`hmpo.paths`; ``<s>`` a training seed, ``<b>`` a base seed)::
 
     results/evaluate/<method>/seed<s>/{metrics,samples,logs}/<set>.{json,jsonl,log}
-    results/evaluate/base/{metrics,samples,logs}/<set>.{json,jsonl,log}
+    results/evaluate/base/seed<b>/{metrics,samples,logs}/<set>.{json,jsonl,log}  (sft likewise)
 
 Every run uses the evaluation seed (top-level ``seed``): all models answer the same problems
 with the same sampling stream, so comparisons are paired.
@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hmpo.config import Config
-from hmpo.paths import SINGLE_RUN_MODELS, data_dir, eval_results_dir, model_dir, seed_dir_name
+from hmpo.config import Config, base_seeds
+from hmpo.paths import BASE_MODELS, data_dir, eval_results_dir, model_dir, seed_dir_name
 from hmpo.pipeline.pool import run_jobs
 
 # evaluate_model's lazy imports (hmpo.models.model brings torch and transformers)
@@ -25,10 +25,11 @@ EVALUATE_PRELOAD = ("hmpo.evaluation.evaluate", "hmpo.models.generate", "hmpo.mo
 
 
 def model_run_dirs(cfg: Config, model: str, root: str | Path = ".") -> dict[str, Path]:
-    """``{run: model folder}``: ``{"base": models/base}`` (``sft`` likewise) or
-    ``{"seed<s>": models/<m>/seed<s>}`` (:func:`hmpo.paths.model_dir` under `root`)."""
-    if model in SINGLE_RUN_MODELS:
-        return {model: model_dir(model, root=root)}
+    """``{run: model folder}``: ``{"seed<b>": models/base/seed<b>}`` per base seed (``sft``
+    likewise, :func:`hmpo.config.base_seeds`) or ``{"seed<s>": models/<m>/seed<s>}`` per
+    training seed (:func:`hmpo.paths.model_dir` under `root`)."""
+    if model in BASE_MODELS:
+        return {seed_dir_name(b): model_dir(model, b, root) for b in base_seeds(cfg)}
     if model not in cfg.methods:
         raise ValueError(f"model: {model!r} is neither 'sft', 'base' nor a method "
                          f"(known: {', '.join(cfg.methods)})")
@@ -36,9 +37,8 @@ def model_run_dirs(cfg: Config, model: str, root: str | Path = ".") -> dict[str,
 
 
 def eval_run_dir(model: str, run: str, root: str | Path = ".") -> Path:
-    """Where one run's evaluation goes: results/evaluate/<model>[/seed<s>] under `root`."""
-    folder = eval_results_dir(model, root=root)
-    return folder if run in SINGLE_RUN_MODELS else folder / run
+    """Where one run's evaluation goes: results/evaluate/<model>/<run> under `root`."""
+    return eval_results_dir(model, root=root) / run
 
 
 def _evaluate_one(cfg: Config, model_dir: str, set_name: str, out_dir: str,

@@ -10,17 +10,18 @@ Layout (:mod:`hmpo.paths`; ``<s>`` = a training seed)::
     models/<method>/seed<s>/                      the run's model (checkpoints, final model)
     results/train/<method>/seed<s>/metrics.json   + live/ (per-step dvclive logs), train.log
 
-The top-level ``seed`` keeps fixing the data, the base model and the evaluation samples; each
-seed ``s`` of ``train.seeds`` is the training seed of one run, passed to it as its own argument
-(:func:`hmpo.training.methods.train_resolved` ``seed=s``). The method is resolved once per
-stage (:func:`hmpo.training.methods.resolve_method`) and every seed's run gets the same
-resolved method.
+The top-level ``seed`` keeps fixing the data and the evaluation samples; each seed ``s`` of
+``train.seeds`` is the training seed of one run, passed to it as its own argument
+(:func:`hmpo.training.methods.train_resolved` ``seed=s``), and the run starts from its base
+model ``models/base/seed<b>`` (``b`` = :func:`hmpo.config.base_seed_of`: ``s`` itself with
+``base_model.per_seed``, else the one base). The method is resolved once per base seed
+(:func:`hmpo.training.methods.resolve_method`: a fixed budget is its base model's) and every
+run of that base gets the same resolved method.
 
 Run from the repository root::
 
     python -c "from hmpo.config import load_config; from hmpo.pipeline.train_runs import \\
-               train_seeds; from hmpo.training.methods import resolve_method; \\
-               train_seeds(resolve_method(load_config(), 'hmpo'))"
+               train_seeds; train_seeds(load_config(), 'hmpo')"
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hmpo.config import Config, base_seed_of, base_seeds
 from hmpo.paths import base_model_dir, data_file, method_model_dir, seed_dir_name, train_results_dir
 from hmpo.pipeline.pool import run_jobs
 
@@ -49,31 +51,36 @@ def _train_one(run: ResolvedMethod, seed: int, model_dir: str, train_path: str, 
                           out_dir=out_dir, results_dir=results_dir, progress=False)
 
 
-def train_seeds(run: ResolvedMethod, *, root: str | Path = ".",
+def train_seeds(cfg: Config, method: str, *, root: str | Path = ".",
                 model_dir: str | Path | None = None, train_path: str | Path | None = None,
                 progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Train one resolved method (:func:`hmpo.training.methods.resolve_method`) once per seed
-    of ``train.seeds``, ``workers`` runs at a time, each with its seed as training seed.
+    """Train `method` of the unresolved `cfg` once per seed of ``train.seeds``, ``workers`` runs
+    at a time, each with its seed as training seed and from its seed's base model.
 
-    Folders are :mod:`hmpo.paths`' under `root`: the runs start from ``models/base`` on
-    ``data/processed/train.jsonl`` (unless `model_dir` / `train_path` say otherwise) and
-    write ``models/<m>/seed<s>/`` and ``results/train/<m>/seed<s>/``. One bar counts the
-    rollout steps of all seeds; each run's console output (the trainer's per-step log lines,
-    warnings) goes to ``results/train/<m>/seed<s>/train.log``. Returns ``{"seed<s>": metrics}``
-    (each also in results/train/<m>/seed<s>/metrics.json).
+    Folders are :mod:`hmpo.paths`' under `root`: run ``s`` starts from ``models/base/seed<b>``
+    (``b`` = :func:`hmpo.config.base_seed_of`; `model_dir`, if given, for every run) on
+    ``data/processed/train.jsonl`` (unless `train_path` says otherwise) and writes
+    ``models/<m>/seed<s>/`` and ``results/train/<m>/seed<s>/``. One bar counts the rollout
+    steps of all seeds; each run's console output (the trainer's per-step log lines, warnings)
+    goes to ``results/train/<m>/seed<s>/train.log``. Returns ``{"seed<s>": metrics}`` (each
+    also in results/train/<m>/seed<s>/metrics.json).
     """
-    from hmpo.training.methods import ResolvedMethod
+    from hmpo.training.methods import ResolvedMethod, resolve_method
 
-    if not isinstance(run, ResolvedMethod):
-        raise TypeError(f"train_seeds takes resolve_method(cfg, method), got {type(run).__name__}")
-    cfg, method, seeds = run.cfg, run.method, run.cfg.train.seeds
-    model_dir = base_model_dir(root) if model_dir is None else model_dir
+    if isinstance(cfg, ResolvedMethod) or not isinstance(cfg, Config):
+        raise TypeError(f"train_seeds takes the unresolved config and a method name, got "
+                        f"{type(cfg).__name__}")
+    resolved = {b: resolve_method(cfg, method, base_seed=b) for b in base_seeds(cfg)}
+    seeds = cfg.train.seeds
     train_path = data_file("train", root) if train_path is None else train_path
-    steps = cfg.train.max_steps  # the resolved horizon: steps_factor applied once
-    jobs = [dict(run=run, seed=s, model_dir=str(model_dir), train_path=str(train_path),
-                 out_dir=str(method_model_dir(method, s, root)),
-                 results_dir=str(train_results_dir(method, s, root)))
-            for s in seeds]
+    steps = resolved[base_seeds(cfg)[0]].cfg.train.max_steps  # steps_factor applied once
+    jobs = []
+    for s in seeds:
+        b = base_seed_of(cfg, s)
+        jobs.append(dict(run=resolved[b], seed=s,
+                         model_dir=str(base_model_dir(b, root) if model_dir is None else model_dir),
+                         train_path=str(train_path), out_dir=str(method_model_dir(method, s, root)),
+                         results_dir=str(train_results_dir(method, s, root))))
     logs = [train_results_dir(method, s, root) / TRAIN_LOG for s in seeds]
     out = run_jobs(_train_one, jobs, workers=cfg.workers, desc=f"train {method}",
                    progress=progress, logs=logs, units=[steps] * len(jobs) if steps > 0 else None,

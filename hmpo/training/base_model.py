@@ -4,21 +4,27 @@ The paper's base models are RL-trained reasoning models that think too long, and
 accuracy loss" is measured against them. So the base model is the SFT model
 (stage ``sft_model``) after ``base_model.rl_steps`` rollout steps of GRPO on correctness
 alone (:func:`hmpo.training.rewards.grpo_reward`, the ``train`` section's hyperparameters,
-training seed ``cfg.seed``). Every length method, the fixed budgets' measurement, the
-multi-stage baseline and the ``grpo`` control (continued RL, no length reward) start from it;
-a method's gain over it is the length reward's, not RL's. ``rl_steps: 0`` (the paper
+training seed ``seed + b`` for base seed ``b``, :func:`hmpo.config.base_config`). With
+``base_model.per_seed`` there is one per training seed (:func:`hmpo.config.base_seeds`), so
+the base model's own variability enters every interval; else one, shared. Every length
+method, the fixed budgets' measurement, the multi-stage baseline and the ``grpo`` control
+(continued RL, no length reward) start from it; a method's gain over it is the length
+reward's, not RL's. ``rl_steps: 0`` (the paper
 profiles, whose pretrained models are RL-trained already) makes the base model the SFT
 model's files as they are.
 
-:func:`make_base_model` trains it (or links it), then measures it:
+:func:`make_base_model` trains one (or links it), then measures it; :func:`make_base_models`,
+the stage, does so for every base seed, ``workers`` at a time, and gathers per seed:
 
 * ``metrics.json``: ``rl`` (the run's metrics and its accuracy curve's flatness,
   :func:`flatness`) and, on the synthetic task, the measurements of
   :func:`hmpo.models.sft.measure_synthetic` (the style table theory reads);
 * ``budgets.json``: the fixed budgets (:mod:`hmpo.models.fixed_budgets`).
 
-Layout (:mod:`hmpo.paths`): ``models/sft`` -> ``models/base``; ``results/base_model/``
-(``rl/`` holds the GRPO run's log and metrics).
+Layout (:mod:`hmpo.paths`): ``models/sft/seed<b>`` -> ``models/base/seed<b>``;
+``results/base_model/runs/seed<b>/`` (``rl/``: the GRPO run's log and metrics; the seed's
+``metrics.json``, ``budgets.json``, ``base.log``); ``results/base_model/metrics.json`` and
+``budgets.json`` gather them (``{"seed<b>": ...}``).
 """
 
 from __future__ import annotations
@@ -33,10 +39,10 @@ from typing import Any
 import numpy as np
 
 from hmpo import paths
-from hmpo.config import Config, write_resolved
+from hmpo.config import Config, base_config, base_seeds, write_resolved
 from hmpo.io import dumps_json, write_text_atomic
 from hmpo.models.fixed_budgets import measure_budgets
-from hmpo.training.grpo import run_grpo
+from hmpo.pipeline.pool import run_jobs
 from hmpo.training.rewards import get_reward
 from hmpo.training.train_log import load_train_log
 
@@ -46,6 +52,9 @@ RL_REWARD = "grpo"
 #: flattened when the mean training accuracy of the last quarter of the run is within this many
 #: points of the quarter before it. Reported, not enforced: a curve still rising is a finding.
 FLAT_TOLERANCE_PT = 2.0
+#: what each worker imports before its first job (hmpo.pipeline.pool): torch, transformers, TRL
+BASE_PRELOAD = ("hmpo.training.grpo", "hmpo.models.sft")
+LOG = "base.log"  # a run's console output, in its run folder
 
 
 @dataclass(frozen=True)
@@ -96,26 +105,33 @@ def rl_config(cfg: Config) -> Config:
     return out
 
 
-def make_base_model(cfg: Config, sft_dir: str | Path | None = None,
+def make_base_model(cfg: Config, base_seed: int = 0, sft_dir: str | Path | None = None,
                     out_dir: str | Path | None = None, results_dir: str | Path | None = None, *,
                     data_dir: str | Path | None = None, progress: bool = True) -> BaseModel:
-    """RL-train the SFT model into the base model (or link it, ``rl_steps`` 0), measure it,
-    measure its fixed budgets.
+    """RL-train base seed `base_seed`'s SFT model into its base model (or link it,
+    ``rl_steps`` 0), measure it, measure its fixed budgets; write the seed's
+    ``metrics.json`` and ``budgets.json`` to `results_dir`.
 
-    Defaults are the run layout (:mod:`hmpo.paths`): `sft_dir` ``models/sft``, `out_dir`
-    ``models/base``, `results_dir` ``results/base_model``, `data_dir` ``data/processed``. An
-    interrupted RL run resumes from its last checkpoint (:func:`hmpo.training.grpo.run_grpo`).
+    Everything here runs with the base seed's config (:func:`hmpo.config.base_config`).
+    Defaults are the run layout (:mod:`hmpo.paths`): `sft_dir` ``models/sft/seed<b>``,
+    `out_dir` ``models/base/seed<b>``, `results_dir` ``results/base_model/runs/seed<b>``,
+    `data_dir` ``data/processed``. An interrupted RL run resumes from its last checkpoint
+    (:func:`hmpo.training.grpo.run_grpo`).
     """
-    sft = Path(sft_dir) if sft_dir is not None else paths.sft_model_dir()
-    out = Path(out_dir) if out_dir is not None else paths.base_model_dir()
-    results = Path(results_dir) if results_dir is not None else paths.results_dir("base_model")
+    from hmpo.training.grpo import run_grpo
+
+    sft = Path(sft_dir) if sft_dir is not None else paths.sft_model_dir(base_seed)
+    out = Path(out_dir) if out_dir is not None else paths.base_model_dir(base_seed)
+    results = (Path(results_dir) if results_dir is not None
+               else paths.base_run_dir(paths.BASE, base_seed))
     data = Path(data_dir) if data_dir is not None else paths.data_dir()
+    bcfg = base_config(cfg, base_seed)
     results.mkdir(parents=True, exist_ok=True)
-    write_resolved(cfg, results)
+    write_resolved(bcfg, results)
     metrics: dict[str, Any] = {"rl_steps": cfg.base_model.rl_steps, "rl_reward": RL_REWARD}
     if cfg.base_model.rl_steps > 0:
         rl_dir = results / "rl"
-        run = run_grpo(rl_config(cfg), get_reward(RL_REWARD), seed=cfg.seed, model_dir=sft,
+        run = run_grpo(rl_config(bcfg), get_reward(RL_REWARD), seed=bcfg.seed, model_dir=sft,
                        train_path=data / "train.jsonl", out_dir=out, results_dir=rl_dir,
                        method=paths.BASE, progress=progress)
         log = load_train_log(rl_dir)
@@ -130,9 +146,41 @@ def make_base_model(cfg: Config, sft_dir: str | Path | None = None,
         from hmpo.models.sft import load_problem_sets, measure_synthetic
 
         model, tokenizer = load_model(out)
-        metrics.update(measure_synthetic(cfg, model, tokenizer, load_problem_sets(cfg, data),
+        metrics.update(measure_synthetic(bcfg, model, tokenizer, load_problem_sets(bcfg, data),
                                          progress=progress))
     write_text_atomic(results / "metrics.json", dumps_json(metrics))
-    budgets = measure_budgets(cfg, out, data / "train.jsonl",
-                              out_path=results / paths.budgets_file().name, progress=progress)
+    budgets = measure_budgets(bcfg, out, data / "train.jsonl", progress=progress)
+    write_text_atomic(results / "budgets.json", dumps_json(budgets))
     return BaseModel(model_dir=out, results_dir=results, metrics=metrics, budgets=budgets)
+
+
+def _base_one(cfg: Config, base_seed: int, root: str, progress: bool) -> BaseModel:
+    return make_base_model(cfg, base_seed, paths.sft_model_dir(base_seed, root),
+                           paths.base_model_dir(base_seed, root),
+                           paths.base_run_dir(paths.BASE, base_seed, root),
+                           data_dir=paths.data_dir(root), progress=progress)
+
+
+def make_base_models(cfg: Config, *, root: str | Path = ".",
+                     progress: bool = True) -> dict[str, BaseModel]:
+    """Stage base_model: :func:`make_base_model` for every base seed
+    (:func:`hmpo.config.base_seeds`), ``workers`` at a time (one bar over all seeds' rollout
+    steps; each run's console output goes to its run folder's ``base.log``); then
+    ``results/base_model/metrics.json`` and ``budgets.json`` (:func:`hmpo.paths.budgets_file`)
+    gather the seeds, ``{"seed<b>": ...}``. Returns ``{"seed<b>": BaseModel}``."""
+    seeds = base_seeds(cfg)
+    steps = cfg.base_model.rl_steps
+    jobs = [dict(cfg=cfg, base_seed=s, root=str(root),
+                 progress=progress and (cfg.workers <= 1 or len(seeds) <= 1)) for s in seeds]
+    logs = [paths.base_run_dir(paths.BASE, s, root) / LOG for s in seeds]
+    out = run_jobs(_base_one, jobs, workers=cfg.workers, desc="base model RL",
+                   progress=progress, logs=logs, units=[steps] * len(jobs) if steps else None,
+                   unit="step" if steps else "run", preload=BASE_PRELOAD)
+    models = {paths.seed_dir_name(s): m for s, m in zip(seeds, out, strict=True)}
+    results = paths.results_dir("base_model", root)
+    write_resolved(cfg, results)
+    write_text_atomic(results / "metrics.json",
+                      dumps_json({run: m.metrics for run, m in models.items()}))
+    write_text_atomic(paths.budgets_file(root),
+                      dumps_json({run: m.budgets for run, m in models.items()}))
+    return models

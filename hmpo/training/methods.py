@@ -30,8 +30,8 @@ and RL under the training launch; ``--until`` stops after a stage::
     accelerate launch --config_file <cfg> -m hmpo.training.methods --method multistage \\
         --profile <p>
 
-From Python (the train stage, :func:`hmpo.pipeline.train_runs.train_seeds`, resolves once and runs
-every seed from the resolved method)::
+From Python (the train stage, :func:`hmpo.pipeline.train_runs.train_seeds`, resolves the
+method once per base seed and runs every seed from its base's resolution)::
 
     from hmpo.config import load_config
     from hmpo.training.methods import resolve_method, train_method, train_resolved
@@ -52,7 +52,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from hmpo.config import Config, MethodConfig, load_config
+from hmpo.config import Config, MethodConfig, base_seed_of, base_seeds, load_config
 from hmpo.models.fixed_budgets import budget_tokens
 from hmpo.paths import (
     base_model_dir,
@@ -101,16 +101,18 @@ def method_horizon(cfg: Config, method: str) -> tuple[int, float]:
     return cfg.train.max_steps * factor, cfg.train.num_train_epochs
 
 
-def resolve_method(cfg: Config, method: str,
-                   budgets_path: str | Path | None = None) -> ResolvedMethod:
+def resolve_method(cfg: Config, method: str, budgets_path: str | Path | None = None, *,
+                   base_seed: int | None = None) -> ResolvedMethod:
     """The method as its training runs use it, on a copy of `cfg` (left unchanged):
 
     * ``train.max_steps`` multiplied by ``methods.<m>.steps_factor`` (``num_train_epochs``
       when ``max_steps`` is -1, an epoch-long run);
     * a percentile budget turned into ``params.fixed_budget_tokens``:
-      ``methods.<m>.budget_percentile = q`` reads ``p<q>`` from the base-model stage's
-      budgets.json (`budgets_path`, default :func:`hmpo.paths.budgets_file`: percentiles of
-      the base model's correct response lengths on training prompts).
+      ``methods.<m>.budget_percentile = q`` reads ``p<q>`` of base seed `base_seed` (default:
+      the first, :func:`hmpo.config.base_seeds`; a run takes its own base's,
+      :func:`hmpo.config.base_seed_of`) from the base-model stage's budgets.json
+      (`budgets_path`, default :func:`hmpo.paths.budgets_file`: percentiles of the base
+      model's correct response lengths on training prompts).
 
     Every way to train (the pipeline's runs, ``python -m hmpo.training.methods``,
     :func:`train_method`) goes through here once, so none trains a fixed-budget method without
@@ -123,7 +125,8 @@ def resolve_method(cfg: Config, method: str,
     out.train.max_steps, out.train.num_train_epochs = method_horizon(cfg, method)
     m = out.methods[method]
     if m.budget_percentile is not None:
-        tokens = budget_tokens(m.budget_percentile, budgets_path or budgets_file())
+        b = base_seeds(cfg)[0] if base_seed is None else base_seed
+        tokens = budget_tokens(m.budget_percentile, budgets_path or budgets_file(), base_seed=b)
         m.params = {**m.params, "fixed_budget_tokens": tokens}
     return ResolvedMethod(method, out)
 
@@ -136,10 +139,13 @@ def train_method(cfg: Config, method: str, *, seed: int | None = None,
                  progress: bool = True,
                  budgets_path: str | Path | None = None,
                  until: str = "rl") -> dict[str, Any]:
-    """Resolve `method` of the unresolved `cfg` (:func:`resolve_method`, reading the fixed
-    budget from `budgets_path`) and train it: :func:`train_resolved`, which documents the
-    other arguments. Returns the metrics written to ``results_dir/metrics.json``."""
-    return train_resolved(resolve_method(cfg, method, budgets_path), seed=seed,
+    """Resolve `method` of the unresolved `cfg` for training seed `seed`
+    (:func:`resolve_method`, reading the fixed budget of the seed's base model from
+    `budgets_path`) and train it: :func:`train_resolved`, which documents the other
+    arguments. Returns the metrics written to ``results_dir/metrics.json``."""
+    seed = cfg.train.seeds[0] if seed is None else seed
+    return train_resolved(resolve_method(cfg, method, budgets_path,
+                                         base_seed=base_seed_of(cfg, seed)), seed=seed,
                           model_dir=model_dir, train_path=train_path, out_dir=out_dir,
                           results_dir=results_dir, correct_fn=correct_fn, callbacks=callbacks,
                           progress=progress, until=until)
@@ -159,7 +165,8 @@ def train_resolved(run: ResolvedMethod, *, seed: int | None = None,
     ``until`` (``sample``, ``sft``) stops after that stage; other methods take only
     ``until="rl"``. ``seed`` is the training seed (default: the first of ``train.seeds``),
     passed down to every draw of the run; ``run.cfg.seed`` is not read. Defaults:
-    ``model_dir = models/base``, ``train_path = data/processed/train.jsonl``,
+    ``model_dir = models/base/seed<b>`` (the seed's base model,
+    :func:`hmpo.config.base_seed_of`), ``train_path = data/processed/train.jsonl``,
     ``out_dir = models/<method>``, ``results_dir = results/train/<method>``; any folders work
     (the pipeline's are one per seed, :func:`hmpo.paths.method_model_dir`). Outputs made by
     another config, seed or base model are deleted and the run starts over
@@ -175,7 +182,7 @@ def train_resolved(run: ResolvedMethod, *, seed: int | None = None,
         raise ValueError(f"until: expected one of {', '.join(UNTIL)}, got {until!r}")
     method, cfg, m = run.method, run.cfg, run.spec
     seed = cfg.train.seeds[0] if seed is None else seed
-    model_dir = base_model_dir() if model_dir is None else model_dir
+    model_dir = base_model_dir(base_seed_of(cfg, seed)) if model_dir is None else model_dir
     train_path = data_file("train") if train_path is None else train_path
     out_dir = Path(out_dir) if out_dir is not None else method_model_dir(method)
     results_dir = Path(results_dir) if results_dir is not None else train_results_dir(method)
@@ -204,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--until", choices=UNTIL, default="rl",
                    help="multistage only: stop after this stage (`sample` in one process "
                         "before a GPU launch)")
-    p.add_argument("--model-dir", default=str(base_model_dir()))
+    p.add_argument("--model-dir", default=None,
+                   help="default: models/base/seed<b>, the seed's base model")
     p.add_argument("--train-path", default=str(data_file("train")))
     p.add_argument("--out-dir", default=None, help="default: models/<method>/seed<s>")
     p.add_argument("--results-dir", default=None, help="default: results/train/<method>/seed<s>")
@@ -218,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if seed < 0:
         p.error(f"--seed must be >= 0, got {seed}")
     metrics = train_method(
-        cfg, a.method, seed=seed, model_dir=a.model_dir, train_path=a.train_path,
+        cfg, a.method, seed=seed, model_dir=a.model_dir or base_model_dir(base_seed_of(cfg, seed)),
+        train_path=a.train_path,
         out_dir=a.out_dir or method_model_dir(a.method, seed),
         results_dir=a.results_dir or train_results_dir(a.method, seed), until=a.until)
     print(json.dumps({k: v for k, v in metrics.items() if k != "final"}, indent=2))
