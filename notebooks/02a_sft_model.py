@@ -18,7 +18,8 @@
 #
 # The model before the base model's RL, one per base seed (`base_model.per_seed`: each training
 # seed gets its own SFT and RL draw, so the intervals include the base model's variability).
-# `hmpo.models.sft_model.make_sft_models` makes them: for the CPU profiles
+# `hmpo.pipeline.base_runs.sft_models` makes them (`hmpo.models.sft_model.make_sft_model`
+# for each): for the CPU profiles
 # (`base_model.kind: tiny`) it SFT-trains a tiny Qwen3 on verbose traces of the synthetic task
 # and measures it; a real pretrained model (`smollm2` / `pretrained`) is found and copied as
 # is. The stage writes `models/sft/seed<b>/` (Hugging Face format) and `results/sft_model/`.
@@ -46,11 +47,11 @@ from IPython.display import Markdown, display
 from hmpo import paths
 from hmpo.analysis.stage_plots import plot_styles, style_tables
 from hmpo.config import load_config
-from hmpo.models.sft_model import make_sft_models
+from hmpo.pipeline.base_runs import sft_models
 from hmpo.pipeline.environment import write_environment
 
 cfg = load_config(params_path, profile=profile)
-sfts = make_sft_models(cfg)  # models/sft/seed<b> and results/sft_model
+sfts = sft_models(cfg)  # models/sft/seed<b> and results/sft_model
 write_environment(paths.results_dir("sft_model") / "environment.json")  # versions, CPU, pins
 pd.DataFrame({run: {k: v for k, v in m.metrics.items() if not isinstance(v, dict)}
               for run, m in sfts.items()})

@@ -17,7 +17,8 @@
 # # 02b · Base model (stage `base_model`)
 #
 # HMPO starts from a reasoning model that is RL-trained and thinks too long.
-# `hmpo.training.base_model.make_base_models` makes one per base seed: the SFT model
+# `hmpo.pipeline.base_runs.base_models` makes one per base seed
+# (`hmpo.training.base_model.make_base_model`): the SFT model
 # (notebook 02a) after `base_model.rl_steps` rollout steps of GRPO on correctness alone; each
 # training seed's runs of every method, the fixed budgets and the `grpo` control start from
 # its own (`base_model.per_seed`; else from one shared base). Then the stage measures each
@@ -45,11 +46,11 @@ from IPython.display import Markdown, display
 from hmpo import paths
 from hmpo.analysis.stage_plots import plot_styles, style_tables
 from hmpo.config import load_config
+from hmpo.pipeline.base_runs import base_models
 from hmpo.pipeline.environment import write_environment
-from hmpo.training.base_model import make_base_models
 
 cfg = load_config(params_path, profile=profile)
-bases = make_base_models(cfg)  # models/sft/seed<b> -> models/base/seed<b>, results/base_model
+bases = base_models(cfg)  # models/sft/seed<b> -> models/base/seed<b>, results/base_model
 write_environment(paths.results_dir("base_model") / "environment.json")  # versions, CPU, pins
 pd.DataFrame({run: {k: v for k, v in b.metrics.get("rl", {}).items() if not isinstance(v, dict)}
               for run, b in bases.items()})

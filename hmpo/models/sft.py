@@ -51,7 +51,6 @@ from hmpo.models.generate import sample
 from hmpo.models.model import build_tiny_model, build_tokenizer, n_parameters, save_model
 from hmpo.task import synthetic
 from hmpo.task.prompts import rollout_verdict
-from hmpo.training.progress import advance
 
 SET_NAMES = ("synthetic_train", "synthetic_eval", "synthetic_transfer")
 IGNORE = -100
@@ -184,7 +183,6 @@ def sft_train(model: torch.nn.Module, tokenizer: Any, examples: list[tuple[list[
         opt.step()
         log.append({"step": step + 1, "loss": loss.item(), "lr": cur_lr,
                     "elapsed_s": round(time.perf_counter() - t0, 3)})
-        advance(1)  # a stage's bar over several SFT runs (hmpo.pipeline.pool)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         if callback is not None and callback_every > 0 and (step + 1) % callback_every == 0:

@@ -1,9 +1,9 @@
 """Stage `sft_model`: the model before the base model's RL, one per base seed.
 
-:func:`make_sft_models` is the stage (notebook ``02a_sft_model`` calls it and shows what it
-returns): :func:`make_sft_model` for every base seed (:func:`hmpo.config.base_seeds`: each
-training seed's own with ``base_model.per_seed``, else one), ``workers`` at a time. By
-``base_model.kind``:
+:func:`make_sft_model` makes one base seed's; the stage runs it for every base seed
+(:func:`hmpo.config.base_seeds`: each training seed's own with ``base_model.per_seed``, else
+one), ``workers`` at a time (:func:`hmpo.pipeline.base_runs.sft_models`, which notebook
+``02a_sft_model`` calls). By ``base_model.kind``:
 
 * ``tiny`` (the CPU profiles): :func:`hmpo.models.sft.train_base_model` builds the tokenizer,
   SFT-trains a tiny Qwen3 on verbose traces of the synthetic task with the base seed's config
@@ -28,20 +28,14 @@ Run::
 
 from __future__ import annotations
 
-import csv
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hmpo import paths
-from hmpo.config import Config, base_config, base_seeds, write_resolved
+from hmpo.config import Config, base_config, write_resolved
 from hmpo.io import dumps_json, write_text_atomic
-from hmpo.pipeline.pool import run_jobs
-
-#: what each SFT worker imports before its first job (hmpo.pipeline.pool): torch, transformers
-SFT_PRELOAD = ("hmpo.models.sft", "hmpo.models.pretrained")
-LOG = "sft.log"  # a run's console output, in its run folder
 
 
 @dataclass(frozen=True)
@@ -79,43 +73,3 @@ def make_sft_model(cfg: Config, base_seed: int = 0, out_dir: str | Path | None =
         write_resolved(bcfg, results)
         write_text_atomic(results / "metrics.json", dumps_json(metrics))
     return SFTModel(model_dir=out, results_dir=results, metrics=metrics)
-
-
-def _sft_one(cfg: Config, base_seed: int, root: str, progress: bool) -> SFTModel:
-    return make_sft_model(cfg, base_seed, paths.sft_model_dir(base_seed, root),
-                          paths.base_run_dir(paths.SFT, base_seed, root),
-                          data_dir=paths.data_dir(root), progress=progress)
-
-
-def make_sft_models(cfg: Config, *, root: str | Path = ".",
-                    progress: bool = True) -> dict[str, SFTModel]:
-    """Stage sft_model: :func:`make_sft_model` for every base seed, ``workers`` at a time (one
-    bar over all seeds' SFT steps; each run's console output goes to its run folder's
-    ``sft.log``); then ``results/sft_model/metrics.json`` and ``sft_loss.csv`` gather the
-    seeds. Returns ``{"seed<b>": SFTModel}``."""
-    seeds = base_seeds(cfg)
-    b = cfg.base_model
-    steps = b.sft_steps + b.sft_mix_steps if b.kind == "tiny" else 0
-    jobs = [dict(cfg=cfg, base_seed=s, root=str(root),
-                 progress=progress and (cfg.workers <= 1 or len(seeds) <= 1)) for s in seeds]
-    logs = [paths.base_run_dir(paths.SFT, s, root) / LOG for s in seeds]
-    out = run_jobs(_sft_one, jobs, workers=cfg.workers, desc="sft", progress=progress,
-                   logs=logs, units=[steps] * len(jobs) if steps else None,
-                   unit="step" if steps else "run", preload=SFT_PRELOAD)
-    models = {paths.seed_dir_name(s): m for s, m in zip(seeds, out, strict=True)}
-    results = paths.results_dir("sft_model", root)
-    write_resolved(cfg, results)
-    write_text_atomic(results / "metrics.json",
-                      dumps_json({run: m.metrics for run, m in models.items()}))
-    rows = []
-    for run, m in models.items():
-        loss = m.results_dir / "sft_loss.csv"
-        if loss.is_file():
-            with open(loss, newline="") as f:
-                rows += [{"seed": run, **r} for r in csv.DictReader(f)]
-    if rows:
-        with open(results / "sft_loss.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    return models

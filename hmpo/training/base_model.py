@@ -13,8 +13,9 @@ reward's, not RL's. ``rl_steps: 0`` (the paper
 profiles, whose pretrained models are RL-trained already) makes the base model the SFT
 model's files as they are.
 
-:func:`make_base_model` trains one (or links it), then measures it; :func:`make_base_models`,
-the stage, does so for every base seed, ``workers`` at a time, and gathers per seed:
+:func:`make_base_model` trains one (or links it), then measures it; the stage does so for
+every base seed, ``workers`` at a time (:func:`hmpo.pipeline.base_runs.base_models`, which
+notebook ``02b_base_model`` calls), and gathers per seed:
 
 * ``metrics.json``: ``rl`` (the run's metrics and its accuracy curve's flatness,
   :func:`flatness`) and, on the synthetic task, the measurements of
@@ -39,10 +40,9 @@ from typing import Any
 import numpy as np
 
 from hmpo import paths
-from hmpo.config import Config, base_config, base_seeds, write_resolved
+from hmpo.config import Config, base_config, write_resolved
 from hmpo.io import dumps_json, write_text_atomic
 from hmpo.models.fixed_budgets import measure_budgets
-from hmpo.pipeline.pool import run_jobs
 from hmpo.training.rewards import get_reward
 from hmpo.training.train_log import load_train_log
 
@@ -52,9 +52,6 @@ RL_REWARD = "grpo"
 #: flattened when the mean training accuracy of the last quarter of the run is within this many
 #: points of the quarter before it. Reported, not enforced: a curve still rising is a finding.
 FLAT_TOLERANCE_PT = 2.0
-#: what each worker imports before its first job (hmpo.pipeline.pool): torch, transformers, TRL
-BASE_PRELOAD = ("hmpo.training.grpo", "hmpo.models.sft")
-LOG = "base.log"  # a run's console output, in its run folder
 
 
 @dataclass(frozen=True)
@@ -152,35 +149,3 @@ def make_base_model(cfg: Config, base_seed: int = 0, sft_dir: str | Path | None 
     budgets = measure_budgets(bcfg, out, data / "train.jsonl", progress=progress)
     write_text_atomic(results / "budgets.json", dumps_json(budgets))
     return BaseModel(model_dir=out, results_dir=results, metrics=metrics, budgets=budgets)
-
-
-def _base_one(cfg: Config, base_seed: int, root: str, progress: bool) -> BaseModel:
-    return make_base_model(cfg, base_seed, paths.sft_model_dir(base_seed, root),
-                           paths.base_model_dir(base_seed, root),
-                           paths.base_run_dir(paths.BASE, base_seed, root),
-                           data_dir=paths.data_dir(root), progress=progress)
-
-
-def make_base_models(cfg: Config, *, root: str | Path = ".",
-                     progress: bool = True) -> dict[str, BaseModel]:
-    """Stage base_model: :func:`make_base_model` for every base seed
-    (:func:`hmpo.config.base_seeds`), ``workers`` at a time (one bar over all seeds' rollout
-    steps; each run's console output goes to its run folder's ``base.log``); then
-    ``results/base_model/metrics.json`` and ``budgets.json`` (:func:`hmpo.paths.budgets_file`)
-    gather the seeds, ``{"seed<b>": ...}``. Returns ``{"seed<b>": BaseModel}``."""
-    seeds = base_seeds(cfg)
-    steps = cfg.base_model.rl_steps
-    jobs = [dict(cfg=cfg, base_seed=s, root=str(root),
-                 progress=progress and (cfg.workers <= 1 or len(seeds) <= 1)) for s in seeds]
-    logs = [paths.base_run_dir(paths.BASE, s, root) / LOG for s in seeds]
-    out = run_jobs(_base_one, jobs, workers=cfg.workers, desc="base model RL",
-                   progress=progress, logs=logs, units=[steps] * len(jobs) if steps else None,
-                   unit="step" if steps else "run", preload=BASE_PRELOAD)
-    models = {paths.seed_dir_name(s): m for s, m in zip(seeds, out, strict=True)}
-    results = paths.results_dir("base_model", root)
-    write_resolved(cfg, results)
-    write_text_atomic(results / "metrics.json",
-                      dumps_json({run: m.metrics for run, m in models.items()}))
-    write_text_atomic(paths.budgets_file(root),
-                      dumps_json({run: m.budgets for run, m in models.items()}))
-    return models
