@@ -75,14 +75,14 @@ def test_rl_steps_zero_is_the_sft_model_with_its_budgets(sft, smoke_cfg, tmp_pat
     model, data = sft
     cfg = dataclasses.replace(smoke_cfg, base_model=dataclasses.replace(
         smoke_cfg.base_model, rl_steps=0))
-    base = make_base_model(cfg, model, tmp_path / "base", tmp_path / "results", data_dir=data,
+    base = make_base_model(cfg, 0, model, tmp_path / "base", tmp_path / "results", data_dir=data,
                            progress=False)
     assert _files(tmp_path / "base") == _files(model)
     assert base.metrics["rl_steps"] == 0 and "rl" not in base.metrics
     assert "eval" in base.metrics and "styles" in base.metrics["eval"]  # the style table
-    direct = measure_budgets(cfg, model, data / "train.jsonl", out_path=tmp_path / "d.json",
-                             progress=False)
+    direct = measure_budgets(cfg, model, data / "train.jsonl", progress=False)
     assert base.budgets == direct
+    assert json.loads((tmp_path / "results" / "budgets.json").read_text()) == direct
     assert {p.name for p in (tmp_path / "results").iterdir()} == {
         "config.resolved.json", "metrics.json", "budgets.json"}
 
@@ -92,7 +92,7 @@ def test_rl_steps_train_the_sft_model_with_grpo_on_correctness(sft, smoke_cfg, t
     """rl_steps > 0: a GRPO run (reward grpo, rl_steps rollout steps, seed cfg.seed) from the SFT
     model; its log gives the flatness record; the same config gives the same weights."""
     model, data = sft
-    base = make_base_model(smoke_cfg, model, tmp_path / "base", tmp_path / "results",
+    base = make_base_model(smoke_cfg, 0, model, tmp_path / "base", tmp_path / "results",
                            data_dir=data, progress=False)
     rl = json.loads((tmp_path / "results" / "rl" / "metrics.json").read_text())
     assert rl["reward"] == "grpo" and rl["rollout_steps"] == smoke_cfg.base_model.rl_steps
@@ -101,7 +101,7 @@ def test_rl_steps_train_the_sft_model_with_grpo_on_correctness(sft, smoke_cfg, t
     assert rl["completed"] and rl["method"] == "base"
     # (at smoke scale no rollout is correct, so the weights need not move: not asserted)
     weights = "model.safetensors"
-    again = make_base_model(smoke_cfg, model, tmp_path / "again", tmp_path / "results2",
+    again = make_base_model(smoke_cfg, 0, model, tmp_path / "again", tmp_path / "results2",
                             data_dir=data, progress=False)
     assert (tmp_path / "again" / weights).read_bytes() == (tmp_path / "base" / weights).read_bytes()
     assert again.budgets == base.budgets

@@ -20,10 +20,12 @@ from hmpo.analysis.report import (
     TIMING_FIELDS,
     build_summary,
     collect_costs,
+    compare,
     collect_evaluations,
     comparisons_markdown,
     comparisons_table,
     cost_to_compression,
+    load_budgets,
     load_disclosures,
     load_train_logs,
     pareto_front,
@@ -32,6 +34,7 @@ from hmpo.analysis.report import (
     results_table,
     round_floats,
     run_dir,
+    run_groups,
     table_latex,
     table_markdown,
     time_to_length,
@@ -185,7 +188,7 @@ def test_run_dir_is_the_run_layout_under_the_results_folder(tmp_path):
 
     assert run_dir(None, "evaluate", "hmpo", 2) == paths.eval_results_dir("hmpo", 2)
     assert run_dir(None, "train", "kimi", 0) == paths.train_results_dir("kimi", 0)
-    assert run_dir(tmp_path, "evaluate", "base", None) == tmp_path / "evaluate" / "base"
+    assert run_dir(tmp_path, "evaluate", "base", 0) == tmp_path / "evaluate" / "base" / "seed0"
     assert run_dir(tmp_path, "train", "hmpo", 1) == tmp_path / "train" / "hmpo" / "seed1"
     with pytest.raises(ValueError, match="figures"):
         run_dir(tmp_path, "figures", "hmpo", 0)
@@ -255,7 +258,7 @@ def test_load_train_log_per_seed_dir_and_all_seeds(tmp_path):
 def test_collect_fails_naming_the_stage_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"evaluate@hmpo"):
         collect_evaluations(["hmpo"], ["synthetic_eval"], tmp_path, seeds=[0])
-    bad = tmp_path / "evaluate" / "base" / "metrics" / "synthetic_eval.json"
+    bad = tmp_path / "evaluate" / "base" / "seed0" / "metrics" / "synthetic_eval.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{truncated")
     with pytest.raises(ValueError, match="corrupt.*evaluate_base"):
@@ -267,7 +270,7 @@ def test_collect_fails_naming_the_stage_to_run(tmp_path):
 def test_problem_matrices_pair_by_problem_id_and_reject_other_problems(tmp_path):
     rng = np.random.default_rng(0)
     rows = _samples(rng, 0.5, 30.0)
-    _write_eval(tmp_path, "base", None, "synthetic_eval", rows)
+    _write_eval(tmp_path, "base", 0, "synthetic_eval", rows)
     _write_eval(tmp_path, "hmpo", 0, "synthetic_eval", list(reversed(rows)))  # other order
     m = problem_matrices(["base", "hmpo"], ["synthetic_eval"], tmp_path, seeds=[0])
     assert m["synthetic_eval"]["ids"] == sorted(f"p{i}" for i in range(N))
@@ -377,15 +380,16 @@ def test_pareto_front():
 
 
 # --------------------------------------------------------------------------- the whole report
-def _write_tree(root, seeds=(0, 1, 2)):
-    """A results tree in the pipeline's layout: base + hmpo, hmpo_add, a fixed budget and
-    multistage, three seeds each, two sets."""
+def _write_tree(root, seeds=(0, 1, 2), per_seed=False):
+    """A results tree in the pipeline's layout: sft and base (one run, or one per seed with
+    `per_seed`), hmpo, hmpo_add, a fixed budget and multistage, three seeds each, two sets."""
     rng = np.random.default_rng(0)
     spec = {"sft": (0.7, 70.0), "base": (0.8, 60.0), "hmpo": (0.8, 30.0), "hmpo_add": (0.75, 28.0),
             "hmpo_fixed_p50": (0.7, 35.0), "multistage": (0.8, 40.0)}
+    bases = list(seeds) if per_seed else list(seeds[:1])
     for s_i, set_name in enumerate(SETS):
         for model, (acc, tok) in spec.items():
-            for seed in ([None] if model in ("sft", "base") else seeds):
+            for seed in (bases if model in ("sft", "base") else seeds):
                 rows = _samples(rng, acc - 0.1 * s_i, tok * (1 + 0.5 * s_i), tok_sd=3.0)
                 _write_eval(root, model, seed, set_name, rows)
     for model in spec:
@@ -399,8 +403,9 @@ def _write_tree(root, seeds=(0, 1, 2)):
                 _write_train(root, model, seed, 30.0 + seed,
                              list(np.linspace(60.0, 30.0, 20)), step_s=1.0)
     (root / "base_model").mkdir()
-    (root / "base_model" / "budgets.json").write_text(
-        json.dumps({"budgets_tokens": {"p25": 20.0, "p50": 31.0, "p75": 45.0}}))
+    (root / "base_model" / "budgets.json").write_text(json.dumps({
+        f"seed{b}": {"budgets_tokens": {"p25": 20.0, "p50": 31.0 + 2 * i, "p75": 45.0}}
+        for i, b in enumerate(bases)}))
     (root / "predictions").mkdir()
     (root / "predictions" / "predictions.json").write_text(json.dumps({
         "set": "synthetic_eval", "methods": {
@@ -549,3 +554,51 @@ def test_report_doctests():
 
     res = doctest.testmod(hmpo.analysis.report)
     assert res.attempted > 0 and res.failed == 0
+
+
+# --------------------------------------------------------------------------- one base per seed
+def test_runs_are_grouped_by_their_base_seed():
+    assert run_groups("hmpo", [0, 1, 2], [0, 1, 2]) == [0, 1, 2]
+    assert run_groups("base", [0, 1, 2], [0, 1, 2]) == [0, 1, 2]
+    assert run_groups("hmpo", [0, 1, 2], [0]) == [0, 0, 0]  # one shared base
+    assert run_groups("sft", [0, 1, 2], [0]) == [0]
+    assert run_groups("hmpo", [3, 5]) == [3, 3]  # default: the first training seed's base
+
+
+def test_compare_pairs_runs_by_base_seed():
+    # each base seed shifts its base model and the run trained from it alike; the method adds
+    # 0.1 on every problem: paired by base seed the difference is exactly 0.1, and without
+    # the groups (runs unpaired) the base draws' spread makes it noise
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.3, 0.7, 60) + np.array([[-0.2], [0.0], [0.2]])
+    mats = {"base": {"accuracy": base, "tokens": base * 10, "groups": [0, 1, 2]},
+            "hmpo": {"accuracy": base + 0.1, "tokens": base * 10 - 1, "groups": [0, 1, 2]}}
+    c = compare(mats, "hmpo", "base")
+    assert c["accuracy"].ci == pytest.approx([0.1, 0.1]) and c["tokens"].ci == pytest.approx(
+        [-1.0, -1.0])
+    unpaired = {m: {k: v for k, v in d.items() if k != "groups"} for m, d in mats.items()}
+    assert compare(unpaired, "hmpo", "base")["accuracy"].se > 0.05
+
+
+def test_write_report_with_one_base_model_per_seed(tmp_path):
+    _write_tree(tmp_path, per_seed=True)
+    cfg = _cfg({"hmpo": {}, "hmpo_add": {},
+                "hmpo_fixed_p50": {"reward": "hmpo_fixed", "budget_percentile": 50},
+                "multistage": {"reward": "grpo", "multistage": True}})
+    cfg.base_model.per_seed = True
+    write_report(cfg, tmp_path, n_boot=300)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["base_seeds"] == [0, 1, 2] and summary["train_seeds"] == [0, 1, 2]
+    for model in ("sft", "base"):
+        assert summary["methods"][model]["n_seeds"] == 3
+        assert set(summary["methods"][model]["per_seed"]) == {"0", "1", "2"}
+    m = problem_matrices(["base", "hmpo"], SETS[:1], tmp_path, [0, 1, 2], [0, 1, 2])
+    assert m[SETS[0]]["base"]["accuracy"].shape[0] == 3
+    assert m[SETS[0]]["base"]["groups"] == m[SETS[0]]["hmpo"]["groups"] == [0, 1, 2]
+    # each fixed-budget run trained with its own base's budget: the report shows their mean
+    assert load_budgets(cfg, tmp_path) == {"hmpo_fixed_p50": pytest.approx(33.0)}
+    cfg.base_model.per_seed = False  # the same tree read as one shared base: base seed 0 only
+    shared = problem_matrices(["base", "hmpo"], SETS[:1], tmp_path, [0, 1, 2], [0])
+    assert shared[SETS[0]]["base"]["groups"] == [0]
+    assert shared[SETS[0]]["hmpo"]["groups"] == [0, 0, 0]
+    assert load_budgets(cfg, tmp_path) == {"hmpo_fixed_p50": 31.0}  # base seed 0's

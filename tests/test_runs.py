@@ -164,32 +164,49 @@ def test_a_failing_job_leaves_its_traceback_in_its_log_and_the_error_names_it(tm
         run_jobs(_square, [{"x": 1}, {"x": 2}], workers=1, desc="t", logs=logs[:1])
 
 
-def test_run_dirs_one_per_seed_and_one_for_base(cfg):
+def test_run_dirs_one_per_training_seed_and_one_per_base_seed(cfg):
     cfg.train.seeds = [0, 3]
+    assert cfg.base_model.per_seed  # params.yaml: one base model per training seed
     assert {k: str(v) for k, v in model_run_dirs(cfg, "hmpo").items()} == {
         "seed0": "models/hmpo/seed0", "seed3": "models/hmpo/seed3"}
-    assert {k: str(v) for k, v in model_run_dirs(cfg, "base").items()} == {"base": "models/base"}
+    assert {k: str(v) for k, v in model_run_dirs(cfg, "base").items()} == {
+        "seed0": "models/base/seed0", "seed3": "models/base/seed3"}
+    assert {k: str(v) for k, v in model_run_dirs(cfg, "sft").items()} == {
+        "seed0": "models/sft/seed0", "seed3": "models/sft/seed3"}
     assert str(eval_run_dir("hmpo", "seed3")) == "results/evaluate/hmpo/seed3"
-    assert str(eval_run_dir("base", "base")) == "results/evaluate/base"
-    assert {k: str(v) for k, v in model_run_dirs(cfg, "sft").items()} == {"sft": "models/sft"}
-    assert str(eval_run_dir("sft", "sft")) == "results/evaluate/sft"
+    assert str(eval_run_dir("base", "seed3")) == "results/evaluate/base/seed3"
+    assert str(eval_run_dir("sft", "seed0")) == "results/evaluate/sft/seed0"
+    cfg.base_model.per_seed = False  # one shared base: the first training seed's
+    assert {k: str(v) for k, v in model_run_dirs(cfg, "base").items()} == {
+        "seed0": "models/base/seed0"}
     with pytest.raises(ValueError, match="neither 'sft', 'base' nor a method"):
         model_run_dirs(cfg, "nope")
 
 
+#: budgets.json of two base seeds (the base_model stage's, hmpo.pipeline.base_runs)
+BUDGETS = {"seed0": {"budgets_tokens": {"p10": 9.0, "p25": 12.5, "p50": 20.0, "p75": 31.0}},
+           "seed1": {"budgets_tokens": {"p10": 8.0, "p25": 14.0, "p50": 22.0, "p75": 40.0}},
+           "seed2": {"budgets_tokens": {"p10": 7.0, "p25": 11.0, "p50": 18.0, "p75": 27.0}}}
+
+
 def test_resolve_method_reads_the_percentile_from_budgets_json(cfg, tmp_path):
     path = tmp_path / "budgets.json"
-    path.write_text(json.dumps({"budgets_tokens": {"p25": 12.5, "p50": 20.0, "p75": 31.0}}))
-    run = resolve_method(cfg, "hmpo_fixed_p75", path)
+    path.write_text(json.dumps(BUDGETS))
+    run = resolve_method(cfg, "hmpo_fixed_p75", path)  # the first base seed's
     assert run.method == "hmpo_fixed_p75" and run.spec is run.cfg.methods["hmpo_fixed_p75"]
     assert run.spec.params["fixed_budget_tokens"] == 31.0
     assert run.reward().params["fixed_budget_tokens"] == 31.0  # the reward it trains with
     assert "fixed_budget_tokens" not in cfg.methods["hmpo_fixed_p75"].params  # a copy
     assert resolve_method(cfg, "hmpo", path).spec.params == {}
+    # each base model's own budget
+    assert resolve_method(cfg, "hmpo_fixed_p75", path, base_seed=1).spec.params[
+        "fixed_budget_tokens"] == 40.0
+    with pytest.raises(ValueError, match="no base seed 'seed5'"):
+        resolve_method(cfg, "hmpo_fixed_p75", path, base_seed=5)
     with pytest.raises(FileNotFoundError, match="dvc repro base_model"):
         resolve_method(cfg, "hmpo_fixed_p25", tmp_path / "missing.json")
-    path.write_text(json.dumps({"budgets_tokens": {"p50": 20.0}}))
-    with pytest.raises(ValueError, match="no 'p25'"):
+    path.write_text(json.dumps({"seed0": {"budgets_tokens": {"p50": 20.0}}}))
+    with pytest.raises(ValueError, match="no 'p25' for seed0"):
         resolve_method(cfg, "hmpo_fixed_p25", path)
 
 
@@ -223,8 +240,8 @@ def test_a_resolved_method_cannot_be_resolved_again_nor_a_config_trained_unresol
         resolve_method(run, "hmpo_long")
     with pytest.raises(TypeError, match="an unresolved config goes to train_method"):
         train_resolved(cfg)
-    with pytest.raises(TypeError, match="train_seeds takes resolve_method"):
-        train_seeds(cfg)
+    with pytest.raises(TypeError, match="train_seeds takes the unresolved config"):
+        train_seeds(run, "hmpo_long")
     with pytest.raises(ValueError, match="until: 'sample' is a stage of the multi-stage"):
         train_resolved(run, until="sample")
     with pytest.raises(ValueError, match="until: expected one of sample, sft, rl"):
@@ -250,8 +267,10 @@ def test_method_horizon_is_the_steps_of_one_run_and_reads_no_file(cfg, tmp_path,
 
 @pytest.fixture
 def budgets(tmp_path):
-    path = tmp_path / "budgets.json"
-    path.write_text(json.dumps({"budgets_tokens": {"p25": 12.5, "p50": 20.0, "p75": 31.0}}))
+    """BUDGETS where the base_model stage writes them, under `tmp_path` as the root."""
+    path = tmp_path / "results" / "base_model" / "budgets.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(BUDGETS))
     return path
 
 
@@ -266,7 +285,8 @@ def seen_runs(monkeypatch):
 
     def fake_run(cfg, reward, *, seed, **kw):
         seen.append(dict(params=dict(reward.params), steps=cfg.train.max_steps, seed=seed,
-                         cfg_seed=cfg.seed, out_dir=str(kw["out_dir"]),
+                         cfg_seed=cfg.seed, model_dir=str(kw["model_dir"]),
+                         out_dir=str(kw["out_dir"]),
                          results_dir=str(kw["results_dir"]), until=kw.get("until", "rl")))
         return {"final": {}}
 
@@ -278,8 +298,9 @@ def seen_runs(monkeypatch):
 
 def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_runs, tmp_path):
     """The library entry point resolves the method itself (a direct call of a fixed-budget
-    method once trained with the reward's default T = 10,000); train_seeds takes the method
-    resolved once and hands it to every seed, so a long run's steps are multiplied once."""
+    method once trained with the reward's default T = 10,000), with the budget of the seed's
+    base model; train_seeds resolves the method once per base seed and hands each seed its
+    base's, so a long run's steps are multiplied once."""
     from hmpo.pipeline.train_runs import train_seeds
     from hmpo.training.methods import train_method
 
@@ -288,32 +309,48 @@ def test_train_method_resolves_the_budget_and_the_steps_once(cfg, budgets, seen_
     train_method(cfg, "hmpo_fixed_p25", budgets_path=budgets, out_dir=tmp_path / "m",
                  results_dir=tmp_path / "r")
     assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 12.5
+    train_method(cfg, "hmpo_fixed_p25", seed=1, budgets_path=budgets, out_dir=tmp_path / "m",
+                 results_dir=tmp_path / "r")
+    assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 14.0  # base seed 1's
     assert "fixed_budget_tokens" not in cfg.methods["hmpo_fixed_p25"].params
     cfg.workers, cfg.train.seeds = 1, [0, 1]  # in process: the replaced trainer is seen
     seen_runs.clear()
-    train_seeds(resolve_method(cfg, "hmpo_long"), root=tmp_path, progress=False)
+    train_seeds(cfg, "hmpo_long", root=tmp_path, progress=False)
     assert [r["steps"] for r in seen_runs] == [3 * steps, 3 * steps]
     assert [r["results_dir"] for r in seen_runs] == [
         str(tmp_path / "results/train/hmpo_long" / s) for s in ("seed0", "seed1")]
     assert [r["out_dir"] for r in seen_runs] == [
         str(tmp_path / "models/hmpo_long" / s) for s in ("seed0", "seed1")]
-    train_seeds(resolve_method(cfg, "hmpo_fixed_p75", budgets), root=tmp_path, progress=False)
-    assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 31.0
+    seen_runs.clear()
+    train_seeds(cfg, "hmpo_fixed_p75", root=tmp_path, progress=False)
+    assert [r["params"]["fixed_budget_tokens"] for r in seen_runs] == [31.0, 40.0]
 
 
-def test_a_stage_resolves_its_method_once(cfg, budgets, seen_runs, tmp_path, monkeypatch):
-    """Notebook 03's way: one resolve_method (one budgets.json read) for all seeds' runs."""
+def test_a_stage_resolves_its_method_once_per_base_model(cfg, budgets, seen_runs, tmp_path,
+                                                        monkeypatch):
+    """Notebook 03's way: one resolve_method (one budgets.json read) per base seed, each seed's
+    run from its own base model with its base's budget; with one shared base, one read and
+    every run from it."""
     import hmpo.training.methods
     from hmpo.pipeline.train_runs import train_seeds
 
     reads = []
     real = hmpo.training.methods.budget_tokens
     monkeypatch.setattr(hmpo.training.methods, "budget_tokens",
-                        lambda *a: reads.append(a) or real(*a))
+                        lambda *a, **k: reads.append(k) or real(*a, **k))
     cfg.workers, cfg.train.seeds = 1, [0, 1, 2]
-    train_seeds(resolve_method(cfg, "hmpo_fixed_p25", budgets), root=tmp_path, progress=False)
-    assert len(reads) == 1 and len(seen_runs) == 3
+    train_seeds(cfg, "hmpo_fixed_p25", root=tmp_path, progress=False)
+    assert reads == [{"base_seed": 0}, {"base_seed": 1}, {"base_seed": 2}]
+    assert [r["params"]["fixed_budget_tokens"] for r in seen_runs] == [12.5, 14.0, 11.0]
+    assert [r["model_dir"] for r in seen_runs] == [
+        str(tmp_path / "models/base" / f"seed{s}") for s in (0, 1, 2)]
+    cfg.base_model.per_seed = False
+    reads.clear()
+    seen_runs.clear()
+    train_seeds(cfg, "hmpo_fixed_p25", root=tmp_path, progress=False)
+    assert reads == [{"base_seed": 0}] and len(seen_runs) == 3
     assert {r["params"]["fixed_budget_tokens"] for r in seen_runs} == {12.5}
+    assert {r["model_dir"] for r in seen_runs} == {str(tmp_path / "models/base/seed0")}
 
 
 def test_each_seed_trains_with_the_seed_it_used_before_and_cfg_seed_is_left_alone(
@@ -328,7 +365,7 @@ def test_each_seed_trains_with_the_seed_it_used_before_and_cfg_seed_is_left_alon
     before = list(cfg.train.seeds)  # seed_config(cfg, s).seed: what each run read
     for method in ("hmpo", "multistage"):
         seen_runs.clear()
-        train_seeds(resolve_method(cfg, method), root=tmp_path, progress=False)
+        train_seeds(cfg, method, root=tmp_path, progress=False)
         assert [r["seed"] for r in seen_runs] == before, method
         assert [r["cfg_seed"] for r in seen_runs] == [7, 7, 7], method
 
@@ -361,12 +398,13 @@ def test_a_runs_trl_seeds_are_its_training_seed(cfg, tmp_path, monkeypatch):
 
     monkeypatch.setattr(hmpo.training.grpo, "build_grpo_config", grpo_config_of_the_run)
     monkeypatch.setattr("hmpo.pipeline.train_runs.run_jobs", each_job)
-    (tmp_path / "models/base").mkdir(parents=True)
-    (tmp_path / "models/base/config.json").write_text("{}")
+    for b in (0, 3):
+        (tmp_path / f"models/base/seed{b}").mkdir(parents=True)
+        (tmp_path / f"models/base/seed{b}/config.json").write_text("{}")
     (tmp_path / "data/processed").mkdir(parents=True)
     (tmp_path / "data/processed/train.jsonl").write_text("")
     cfg.seed, cfg.train.seeds = 7, [0, 3]
-    train_seeds(resolve_method(cfg, "hmpo"), root=tmp_path, progress=False)
+    train_seeds(cfg, "hmpo", root=tmp_path, progress=False)
     assert seen == [(0, 0, 7), (3, 3, 7)]
 
 
@@ -431,19 +469,21 @@ def test_the_train_cli_trains_one_seed_into_the_folders_evaluate_reads(monkeypat
     params = yaml.safe_load(open("params.yaml"))
     params["methods"]["hmpo_long"] = {"reward": "hmpo", "steps_factor": 3}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    (tmp_path / "results/base_model").mkdir(parents=True)
-    budgets.rename(tmp_path / "results/base_model/budgets.json")  # where the pipeline writes it
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # budgets.json where the pipeline writes it
     main(["--method", "hmpo_fixed_p25"])
     first = params["train"]["seeds"][0]
     assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 12.5
+    assert seen_runs[-1]["model_dir"] == f"models/base/seed{first}"  # its base model
     assert seen_runs[-1]["seed"] == first and seen_runs[-1]["cfg_seed"] == params["seed"]
     assert seen_runs[-1]["out_dir"] == f"models/hmpo_fixed_p25/seed{first}"
     assert seen_runs[-1]["results_dir"] == f"results/train/hmpo_fixed_p25/seed{first}"
     main(["--method", "hmpo_long", "--seed", "2", "--out-dir", "m"])
     assert seen_runs[-1]["steps"] == 3 * params["train"]["max_steps"]
     assert seen_runs[-1]["seed"] == 2 and seen_runs[-1]["out_dir"] == "m"
+    assert seen_runs[-1]["model_dir"] == "models/base/seed2"  # per_seed: training seed 2's base
     assert seen_runs[-1]["results_dir"] == "results/train/hmpo_long/seed2"
+    main(["--method", "hmpo_fixed_p25", "--seed", "1"])
+    assert seen_runs[-1]["params"]["fixed_budget_tokens"] == 14.0  # base seed 1's
     main(["--method", "multistage", "--until", "sample"])
     assert seen_runs[-1]["until"] == "sample"
     assert seen_runs[-1]["out_dir"] == f"models/multistage/seed{first}"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hmpo.config import load_config
+from hmpo.config import base_config, load_config
 from hmpo.models.model import build_tiny_model, build_tokenizer, load_model
 from hmpo.models.sft import (
     IGNORE,
@@ -221,7 +221,7 @@ def test_make_sft_model_tiny_is_train_base_model(run_a, smoke_cfg, tmp_path):
 
     d, metrics = run_a
     data = _stage_data(smoke_cfg, tmp_path / "data")
-    sft = make_sft_model(smoke_cfg, tmp_path / "model", tmp_path / "results", data_dir=data,
+    sft = make_sft_model(smoke_cfg, 0, tmp_path / "model", tmp_path / "results", data_dir=data,
                          progress=False)
     assert _files(tmp_path / "model") == _files(d / "model")  # bit-identical weights
     timing = {"sft_seconds", "measure_seconds"}
@@ -233,9 +233,9 @@ def test_make_sft_model_tiny_is_train_base_model(run_a, smoke_cfg, tmp_path):
 
 
 def test_make_sft_model_copies_a_pretrained_model_as_is(run_a, smoke_cfg, tmp_path, monkeypatch):
-    """kind `pretrained`, called as the notebook calls it (no folders: the run layout of
-    hmpo.paths): the folder is copied byte for byte into models/sft, metrics.json names its
-    source."""
+    """kind `pretrained`, called with no folders (the run layout of hmpo.paths): the folder is
+    copied byte for byte into models/sft/seed<b>, metrics.json names its source, and the
+    config that ran is the base seed's (seed + b)."""
     import dataclasses
 
     from hmpo import paths
@@ -245,15 +245,16 @@ def test_make_sft_model_copies_a_pretrained_model_as_is(run_a, smoke_cfg, tmp_pa
     cfg = dataclasses.replace(smoke_cfg, base_model=dataclasses.replace(
         smoke_cfg.base_model, kind="pretrained", name_or_path=str(d / "model")))
     monkeypatch.chdir(tmp_path)
-    sft = make_sft_model(cfg, progress=False)
-    assert sft.model_dir == paths.sft_model_dir() == Path("models/sft")
-    assert sft.results_dir == paths.results_dir("sft_model") == Path("results/sft_model")
-    assert _files(tmp_path / "models" / "sft") == _files(d / "model")
+    sft = make_sft_model(cfg, 1, progress=False)
+    assert sft.model_dir == paths.sft_model_dir(1) == Path("models/sft/seed1")
+    assert sft.results_dir == paths.base_run_dir("sft", 1) == Path("results/sft_model/runs/seed1")
+    assert _files(tmp_path / "models" / "sft" / "seed1") == _files(d / "model")
     source = str((d / "model").resolve())
     assert sft.metrics == {"kind": "pretrained", "source": source}
-    results = tmp_path / "results" / "sft_model"
+    results = tmp_path / "results" / "sft_model" / "runs" / "seed1"
     assert (results / "metrics.json").read_text() == json.dumps(
         {"kind": "pretrained", "source": source}, indent=2) + "\n"
     resolved = json.loads((results / "config.resolved.json").read_text())
-    assert resolved == json.loads(json.dumps(cfg.to_dict()))  # the config that ran
+    assert resolved == json.loads(json.dumps(base_config(cfg, 1).to_dict()))  # what ran
+    assert resolved["seed"] == cfg.seed + 1
     assert not (results / "sft_loss.csv").exists()  # no SFT for a pretrained model

@@ -625,9 +625,11 @@ def predictions_markdown(df: pd.DataFrame, by_k: Sequence[Mapping[str, Any]] = (
     tol = TOLERANCE
     lines = ["# Predictions beside outcomes", "",
              "Each method's endpoint as `hmpo.analysis.theory` predicted it from the base "
-             "model's measured style table (`results/predictions/predictions.json`, written by "
-             "stage predictions before any method was trained), beside the observed mean over "
-             f"seeds on the main set. Pre-registered rule: a prediction holds when the outcome "
+             "models' measured style tables (`results/predictions/predictions.json`, written by "
+             "stage predictions before any method was trained; with one base model per "
+             "training seed, the mean of the base seeds' predictions), beside the observed "
+             "mean over seeds on the main set. Pre-registered rule: a prediction holds when "
+             "the outcome "
              f"is within ±{tol['tokens']:g} tokens and ±{100 * tol['accuracy']:g} pt of it. "
              "A failed prediction is a finding about the model of the task, not tuned away.", "",
              "| method | predicted tokens | observed tokens | predicted accuracy | "
@@ -645,9 +647,9 @@ def predictions_markdown(df: pd.DataFrame, by_k: Sequence[Mapping[str, Any]] = (
     if by_k:
         ks = sorted({r["k"] for r in by_k}, key=int)
         lines += ["", "## Per difficulty", "",
-                  "Each cell: the predicted style; predicted -> observed tokens; predicted -> "
-                  "observed accuracy (observed: mean over seeds, the main set's problems of "
-                  "that difficulty).", "",
+                  "Each cell: the predicted style (base seeds that differ joined with `/`); "
+                  "predicted -> observed tokens; predicted -> observed accuracy (observed: mean "
+                  "over seeds, the main set's problems of that difficulty).", "",
                   "| method | " + " | ".join(f"k = {k}" for k in ks) + " |",
                   "| --- |" + " --- |" * len(ks)]
         cells: dict[str, dict[str, str]] = {}
@@ -776,7 +778,9 @@ def load_budgets(cfg: Config, results_dir: str | Path | None = None) -> dict[str
     ``fixed_budget_tokens``."""
     path = _under(results_dir, paths.budgets_file())
     raw = json.loads(path.read_text()) if path.is_file() else {}
-    tables = [v.get("budgets_tokens", {}) for v in raw.values() if isinstance(v, Mapping)]
+    runs = [paths.seed_dir_name(b) for b in base_seeds(cfg)]
+    tables = [raw[r].get("budgets_tokens", {}) for r in runs
+              if isinstance(raw, Mapping) and isinstance(raw.get(r), Mapping)]
     out = {}
     for m in fixed_budget_methods(cfg):
         mc = cfg.methods[m]

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hmpo.config import Config, base_seed_of, base_seeds
-from hmpo.paths import base_model_dir, data_file, method_model_dir, seed_dir_name, train_results_dir
+from hmpo.paths import (
+    base_model_dir,
+    budgets_file,
+    data_file,
+    method_model_dir,
+    seed_dir_name,
+    train_results_dir,
+)
 from hmpo.pipeline.pool import run_jobs
 
 if TYPE_CHECKING:  # imported lazily below: torch + TRL are ~9 s a process
@@ -58,7 +65,8 @@ def train_seeds(cfg: Config, method: str, *, root: str | Path = ".",
     at a time, each with its seed as training seed and from its seed's base model.
 
     Folders are :mod:`hmpo.paths`' under `root`: run ``s`` starts from ``models/base/seed<b>``
-    (``b`` = :func:`hmpo.config.base_seed_of`; `model_dir`, if given, for every run) on
+    (``b`` = :func:`hmpo.config.base_seed_of`; `model_dir`, if given, for every run; a fixed
+    budget is base ``b``'s, from ``results/base_model/budgets.json``) on
     ``data/processed/train.jsonl`` (unless `train_path` says otherwise) and writes
     ``models/<m>/seed<s>/`` and ``results/train/<m>/seed<s>/``. One bar counts the rollout
     steps of all seeds; each run's console output (the trainer's per-step log lines, warnings)
@@ -70,7 +78,8 @@ def train_seeds(cfg: Config, method: str, *, root: str | Path = ".",
     if isinstance(cfg, ResolvedMethod) or not isinstance(cfg, Config):
         raise TypeError(f"train_seeds takes the unresolved config and a method name, got "
                         f"{type(cfg).__name__}")
-    resolved = {b: resolve_method(cfg, method, base_seed=b) for b in base_seeds(cfg)}
+    budgets = budgets_file(root)  # read only for a fixed-budget method
+    resolved = {b: resolve_method(cfg, method, budgets, base_seed=b) for b in base_seeds(cfg)}
     seeds = cfg.train.seeds
     train_path = data_file("train", root) if train_path is None else train_path
     steps = resolved[base_seeds(cfg)[0]].cfg.train.max_steps  # steps_factor applied once
