@@ -635,3 +635,12 @@ def test_an_empty_record_is_valid_and_a_claim_listed_twice_is_not():
     flips.append(copy.deepcopy(flips[0]))
     with pytest.raises(ValueError, match=r"verdicts_flipped\[1\].claim: 'compression' is listed"):
         validate_disclosures(raw)
+
+
+def test_claims_md_says_whether_the_base_models_draw_is_in_the_intervals():
+    from hmpo.analysis.claims import base_models_words
+
+    assert "variability is in the intervals" in base_models_words([0, 1, 2], [0, 1, 2])
+    assert "base seeds [0, 1, 2]" in base_models_words([0, 1, 2], [0, 1, 2])
+    for one in ([0], None):
+        assert "not in the intervals" in base_models_words(one, [0, 1, 2])

@@ -1052,8 +1052,7 @@ seed-t interval of `hmpo.analysis.stats` (the problem-level variance plus the be
 variance net of problem noise, with a t quantile on its effective degrees of freedom; 4.30
 instead of 1.96 when three training seeds disagree); so do the compression ratio and the
 frontier gap, through the delta method (their gradient at the means turns them into a paired
-difference of per-problem statistics). The base model is one run: its own draw is not in the
-intervals. Every interval is a 95% interval.
+difference of per-problem statistics). {base_models} Every interval is a 95% interval.
 
 Verdicts: **reproduced** (the evidence the rule reads supports the claim and none is against
 it), **contradicted** (the reverse), **inconclusive** (neither, or both), **untestable here**
@@ -1116,6 +1115,21 @@ def _cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
 
+def base_models_words(base_seeds: Sequence[int] | None, train_seeds: Sequence[int] | None) -> str:
+    """What the intervals say about the base model's own draw: one base model per training
+    seed (its draw is in them, every model paired by base seed), or one (it is not).
+
+    >>> base_models_words([0, 1, 2], [0, 1, 2])[:40]
+    'Each training seed starts from its own b'
+    """
+    if base_seeds is not None and len(base_seeds) > 1:
+        return ("Each training seed starts from its own base model (its own SFT and RL draw, "
+                f"base seeds {list(base_seeds)}), and every model is paired by base seed: the "
+                "base models' variability is in the intervals.")
+    return ("The base model is one draw, shared by every training seed: its own variability is "
+            "not in the intervals.")
+
+
 def claims_markdown(claims: Sequence[Mapping[str, Any]], summary: Mapping[str, Any],
                     disclosures: Sequence[Mapping[str, Any]]) -> str:
     """claims.md: the rules, the changes made after seeing results that apply to the summary's
@@ -1131,7 +1145,8 @@ def claims_markdown(claims: Sequence[Mapping[str, Any]], summary: Mapping[str, A
             f"{summary['seed']}, main set `{summary['main_set']}`. The paper's results are on "
             "Qwen3.5 models at 9B-122B parameters, these are not.\n\n"
             + CLAIMS_PREAMBLE.format(
-                n_boot=summary.get("n_bootstrap", N_BOOT), tol=100 * NEGLIGIBLE_LOSS) + "\n"
+                n_boot=summary.get("n_bootstrap", N_BOOT), tol=100 * NEGLIGIBLE_LOSS,
+                base_models=base_models_words(summary.get("base_seeds"), seeds)) + "\n"
             + disclosures_markdown(disclosures, summary["profile"]) + "\n## Verdicts\n\n")
     lines = ["| Claim | Verdict | Qualifiers | Outcome |", "| --- | --- | --- | --- |"]
     for c in claims:

@@ -610,9 +610,9 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-TABLE_NOTE = ("Across-seed means; 95% CIs over evaluation problems and training seeds "
-              "(seed-t interval, hmpo.analysis.stats); seed sd = sample sd of the per-seed "
-              "values (– with one run).")
+TABLE_NOTE = ("Across-seed means; 95% CIs over evaluation problems and seeds (seed-t "
+              "interval, hmpo.analysis.stats; with one base model per training seed, the base "
+              "draws too); seed sd = sample sd of the per-seed values (– with one run).")
 
 
 PREDICTION_COLUMNS = ["method", "predicted_tokens", "observed_tokens", "predicted_accuracy",
