@@ -138,9 +138,10 @@ class BaseModelConfig:
     # of which data.synthetic.early_share answer early; 0 = one phase (verbose traces only)
     sft_mix_steps: int = 0
     sft_mix_lr: float = 1e-3
-    # torch threads of the SFT's forward passes (hmpo.models.sft.sft_train): the stage runs
-    # alone, and the tiny model's forward gives the same bits at any thread count, its backward
-    # does not (so the backward keeps the top-level `threads`). 1 = one thread throughout
+    # torch threads of the SFT's forward passes (hmpo.models.sft.sft_train) when one SFT runs at
+    # a time (several base seeds' SFTs side by side run one thread each,
+    # hmpo.pipeline.base_runs): the tiny model's forward gives the same bits at any thread
+    # count, its backward does not (so the backward keeps the top-level `threads`)
     sft_forward_threads: int = 2
     # the base model's RL (hmpo.training.base_model): rollout steps of GRPO on correctness from
     # the SFT model, with the `train` section's hyperparameters; 0 = no RL

@@ -105,3 +105,22 @@ def test_one_shared_base_model_without_per_seed(tmp_path):
     assert list(base_models(cfg, root=tmp_path, progress=False)) == ["seed0"]
     assert not paths.sft_model_dir(1, tmp_path).exists()
     assert set(json.loads(paths.budgets_file(tmp_path).read_text())) == {"seed0"}
+
+
+@pytest.mark.filterwarnings("ignore:measure_budgets")
+def test_side_by_side_sfts_run_one_forward_thread_each_with_the_same_bits(tmp_path):
+    from hmpo.pipeline.base_runs import sft_config
+
+    cfg = _cfg(True)
+    assert sft_config(cfg) is cfg  # workers 1: as configured
+    cfg.workers = 2
+    assert sft_config(cfg).base_model.sft_forward_threads == 1
+    assert cfg.base_model.sft_forward_threads == 2  # a copy
+    _data(cfg, tmp_path / "a")
+    _data(cfg, tmp_path / "b")
+    sft_models(cfg, root=tmp_path / "a", progress=False)  # two worker processes
+    cfg.workers = 1
+    sft_models(cfg, root=tmp_path / "b", progress=False)  # in process, 2 forward threads
+    for b in (0, 1):
+        one, two = (paths.sft_model_dir(b, tmp_path / r) / "model.safetensors" for r in "ab")
+        assert one.read_bytes() == two.read_bytes()

@@ -217,9 +217,14 @@ def test_smoke_pipeline_end_to_end_and_deterministic(tmp_path):
     assert cfg.profile == "smoke"
     assert set(json.loads(summary)["methods"]) == {"sft", "base", *cfg.methods}
     base = json.loads((repo / "results" / "base_model" / "metrics.json").read_text())
-    assert base["rl"]["rollout_steps"] == cfg.base_model.rl_steps  # the base model's RL ran
+    bases = [f"seed{s}" for s in cfg.train.seeds]  # one base model per training seed
+    assert cfg.base_model.per_seed and list(base) == bases
+    for run in bases:  # each base model's RL ran
+        assert base[run]["rl"]["rollout_steps"] == cfg.base_model.rl_steps
+        assert (repo / "models" / "base" / run / "model.safetensors").is_file()
+    assert json.loads(summary)["base_seeds"] == cfg.train.seeds
     predictions = json.loads((repo / "results" / "predictions" / "predictions.json").read_text())
-    assert set(predictions["methods"]) == set(cfg.methods)
+    assert set(predictions["methods"]) == set(cfg.methods) and list(predictions["bases"]) == bases
     assert "| hmpo |" in (repo / "results" / "predictions.md").read_text()
     claims = json.loads((repo / "results" / "claims.json").read_text())
     assert len(claims) == 5 and all(c["verdict"] for c in claims)

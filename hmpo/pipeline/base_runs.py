@@ -18,6 +18,7 @@ Layout (:mod:`hmpo.paths`; ``<b>`` = a base seed)::
 
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,11 +56,28 @@ def _base_one(cfg: Config, base_seed: int, root: str, progress: bool) -> BaseMod
                            data_dir=paths.data_dir(root), progress=progress)
 
 
+def _parallel(cfg: Config) -> bool:
+    """Whether the base seeds' jobs run side by side (``workers`` > 1 and several seeds)."""
+    return cfg.workers > 1 and len(base_seeds(cfg)) > 1
+
+
 def _jobs(cfg: Config, root: str | Path, progress: bool) -> list[dict]:
-    seeds = base_seeds(cfg)
     # a job's own bars only when the jobs run one at a time (parallel bars would interleave)
-    own = progress and (cfg.workers <= 1 or len(seeds) <= 1)
-    return [dict(cfg=cfg, base_seed=s, root=str(root), progress=own) for s in seeds]
+    own = progress and not _parallel(cfg)
+    return [dict(cfg=cfg, base_seed=s, root=str(root), progress=own) for s in base_seeds(cfg)]
+
+
+def sft_config(cfg: Config) -> Config:
+    """The config the SFT jobs run with: `cfg`, except that SFTs running side by side use one
+    forward thread each: ``base_model.sft_forward_threads`` is for an SFT that has the cores to
+    itself (three SFTs with 2 forward threads each on 2 cores had not finished after 22
+    minutes, where one alone takes 5). The forward gives the same bits at any thread count, so
+    the models do not change (tests/test_sft.py, tests/test_base_runs.py)."""
+    if not _parallel(cfg) or cfg.base_model.sft_forward_threads == 1:
+        return cfg
+    out = copy.deepcopy(cfg)
+    out.base_model.sft_forward_threads = 1
+    return out
 
 
 def sft_models(cfg: Config, *, root: str | Path = ".",
@@ -70,8 +88,8 @@ def sft_models(cfg: Config, *, root: str | Path = ".",
     ``{"seed<b>": SFTModel}``."""
     seeds = base_seeds(cfg)
     logs = [paths.base_run_dir(paths.SFT, s, root) / SFT_LOG for s in seeds]
-    out = run_jobs(_sft_one, _jobs(cfg, root, progress), workers=cfg.workers, desc="sft",
-                   progress=progress, logs=logs, preload=SFT_PRELOAD)
+    out = run_jobs(_sft_one, _jobs(sft_config(cfg), root, progress), workers=cfg.workers,
+                   desc="sft", progress=progress, logs=logs, preload=SFT_PRELOAD)
     models = {paths.seed_dir_name(s): m for s, m in zip(seeds, out, strict=True)}
     results = paths.results_dir("sft_model", root)
     write_resolved(cfg, results)
