@@ -26,6 +26,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -714,11 +715,20 @@ def base_seeds(cfg: Config) -> list[int]:
     return seeds if cfg.base_model.per_seed else seeds[:1]
 
 
+def base_of(seed: int, bases: Sequence[int]) -> int:
+    """The base seed, among the base seeds `bases`, that a run of training seed `seed` starts
+    from: `seed` itself when it has its own base, else the first (the one shared base).
+
+    >>> base_of(2, [0, 1, 2]), base_of(2, [0])
+    (2, 0)
+    """
+    return int(seed) if int(seed) in bases else int(bases[0])
+
+
 def base_seed_of(cfg: Config, seed: int) -> int:
     """The base seed a run of training seed `seed` starts from: `seed` itself with
     ``base_model.per_seed``, else the one base (the first training seed)."""
-    bases = base_seeds(cfg)
-    return int(seed) if int(seed) in bases else bases[0]
+    return base_of(seed, base_seeds(cfg))
 
 
 def base_config(cfg: Config, base_seed: int) -> Config:

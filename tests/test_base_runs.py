@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hmpo import paths
-from hmpo.config import ConfigError, base_config, base_seed_of, base_seeds, load_config
+from hmpo.analysis.report import run_groups
+from hmpo.config import ConfigError, base_config, base_of, base_seed_of, base_seeds, load_config
 from hmpo.models.sft import train_base_model
 from hmpo.pipeline.base_runs import base_models, sft_models
 from hmpo.task import synthetic as S
@@ -42,6 +43,18 @@ def test_base_seeds_follow_the_training_seeds_or_are_one():
     cfg.seed = 7
     assert base_config(cfg, 3).seed == 10 and cfg.seed == 7  # a copy, seed + b
     assert base_config(cfg, 0).to_dict() == cfg.to_dict()  # base seed 0 is `seed`'s model
+
+
+def test_base_of_is_the_one_pairing_rule_of_training_and_report():
+    # the pure rule behind base_seed_of and the report's run_groups
+    assert [base_of(s, [0, 3, 5]) for s in (0, 3, 5)] == [0, 3, 5]
+    assert [base_of(s, [4]) for s in (0, 3, 5)] == [4, 4, 4]
+    cfg = _cfg(True, seeds=(0, 3, 5))
+    assert run_groups("hmpo", cfg.train.seeds, base_seeds(cfg)) == [
+        base_seed_of(cfg, s) for s in cfg.train.seeds]
+    cfg.base_model.per_seed = False
+    assert run_groups("hmpo", cfg.train.seeds, base_seeds(cfg)) == [
+        base_seed_of(cfg, s) for s in cfg.train.seeds] == [0, 0, 0]
 
 
 def test_per_seed_needs_a_base_that_varies_with_its_seed():

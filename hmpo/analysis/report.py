@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from hmpo import paths
+from hmpo import config, paths
 from hmpo.analysis import stats
 from hmpo.analysis.claims import (
     COST_COMPRESSIONS,
@@ -167,7 +167,7 @@ def model_runs(model: str, seeds: Sequence[int],
 
 def run_groups(model: str, seeds: Sequence[int],
                base_seeds: Sequence[int] | None = None) -> list[int]:
-    """The base seed of each run of :func:`model_runs` (:func:`hmpo.config.base_seed_of`): the
+    """The base seed of each run of :func:`model_runs` (:func:`hmpo.config.base_of`): the
     labels that pair runs across models and put the base models' variability into the
     intervals (:func:`hmpo.analysis.stats.seed_t_interval`'s ``groups``).
 
@@ -175,7 +175,7 @@ def run_groups(model: str, seeds: Sequence[int],
     ([0, 1, 2], [0, 0, 0])
     """
     bases = list(seeds[:1] if base_seeds is None else base_seeds)
-    return [s if s in bases else bases[0] for s in model_runs(model, seeds, bases)]
+    return [config.base_of(s, bases) for s in model_runs(model, seeds, bases)]
 
 
 def _stage(model: str) -> str:
