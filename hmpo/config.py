@@ -65,6 +65,13 @@ class SyntheticConfig:
     # share of the second SFT phase's traces that answer early (hmpo.task.synthetic
     # .early_answer_trace); 0 = no early answers (and no second phase is needed)
     early_share: float = 0.0
+    # veiled problems (hmpo.task.synthetic, "Veiled problems"): the share of training and
+    # main-set problems whose prompt shows a hidden factor of 0 (probability veil_zero_prob,
+    # then the answer is 0) or 1; 0 = none. guess_share: the share of the second SFT phase's
+    # traces on veiled problems that are the guess "A: 0" with no work
+    veiled_share: float = 0.0
+    veil_zero_prob: float = 0.4
+    guess_share: float = 0.0
 
 
 @dataclass
@@ -529,6 +536,10 @@ def _check_data(d: DataConfig) -> None:
     _check(s.max_rechecks >= 0, "data.synthetic.max_rechecks", "must be >= 0")
     _check(s.n_sft_traces >= 1, "data.synthetic.n_sft_traces", "must be >= 1")
     _check(0.0 <= s.early_share <= 1.0, "data.synthetic.early_share", "must be in [0, 1]")
+    for k in ("veiled_share", "veil_zero_prob", "guess_share"):
+        _check(0.0 <= getattr(s, k) <= 1.0, f"data.synthetic.{k}", "must be in [0, 1]")
+    _check(s.guess_share == 0.0 or s.veiled_share > 0.0, "data.synthetic.guess_share",
+           "guesses are trained on veiled problems: set data.synthetic.veiled_share > 0")
     _check(d.gym.n_per_task >= 0, "data.gym.n_per_task", "must be >= 0")
     _check(d.gym.n_train_per_task >= 1, "data.gym.n_train_per_task", "must be >= 1")
     _check(d.train_source != "gym" or bool(d.gym.tasks), "data.gym.tasks",
@@ -684,6 +695,9 @@ def _check_across_sections(cfg: Config) -> None:
     _check(cfg.data.synthetic.early_share == 0.0 or b.sft_mix_steps > 0,
            "data.synthetic.early_share",
            "early answers are trained in the second SFT phase: set base_model.sft_mix_steps > 0")
+    _check(cfg.data.synthetic.guess_share == 0.0 or b.sft_mix_steps > 0,
+           "data.synthetic.guess_share",
+           "guesses are trained in the second SFT phase: set base_model.sft_mix_steps > 0")
     if b.kind == "tiny":
         _check(cfg.data.train_source == "synthetic", "data.train_source",
                "the tiny base model is trained on the synthetic task only")

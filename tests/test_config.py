@@ -80,6 +80,11 @@ BAD = [
     (("data", "gym", "task_configs"), {"chain_sums": {"max_digits": 1}},
      "data.gym.task_configs.chain_sums"),
     (("data", "gym", "task_configs"), {"chain_sum": 1}, "data.gym.task_configs.chain_sum"),
+    (("data", "synthetic", "veiled_share"), 1.5, "data.synthetic.veiled_share"),
+    (("data", "synthetic", "veil_zero_prob"), -0.1, "data.synthetic.veil_zero_prob"),
+    (("data", "synthetic", "guess_share"), 2.0, "data.synthetic.guess_share"),
+    # guesses are trained on veiled problems only (params.yaml: guess_share 0.3)
+    (("data", "synthetic", "veiled_share"), 0.0, "data.synthetic.guess_share"),
 ]
 
 

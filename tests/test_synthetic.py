@@ -317,3 +317,69 @@ def test_sft_texts_early_share():
             S.sft_texts(recs[:6], 1, 4, seed=0, early_share=1.0)} == {"early"}
     with pytest.raises(ValueError, match="early_share"):
         S.sft_texts(recs, 1, 4, seed=0, early_share=1.5)
+
+
+# --------------------------------------------------------------------------- veiled problems
+def test_veiled_prompt_round_trips_and_the_guess_is_its_own_style():
+    p = S.Problem(3, 4, (5, -8, 3), veiled=True)
+    assert p.prompt() == "Q: x? o4+5 o5-8 o6+3 e7 s3=4"
+    assert S.parse_prompt(p.prompt()) == p and S.is_veiled(p.prompt())
+    plain = S.Problem(3, 4, (5, -8, 3))
+    assert not S.is_veiled(plain.prompt()) and S.parse_prompt(plain.prompt()) == plain
+    assert S.solve(p.prompt()) == "4"  # the visible computation
+    assert S.trace_style(p.prompt(), S.guess_trace()) == "guess"
+    assert S.trace_style(plain.prompt(), S.guess_trace()) == "early"
+    assert S.trace_style(p.prompt(), S.minimal_trace(p)) == "minimal"
+    assert S.trace_style(p.prompt(), S.early_answer_trace(p, 0)) == "early"
+    assert S.veiled_gold(p, 0) == 0 and S.veiled_gold(p, 1) == 4
+    with pytest.raises(ValueError, match="factor"):
+        S.veiled_gold(p, 2)
+    with pytest.raises(ValueError, match="not a synthetic"):
+        S.parse_prompt("Q: x? x? o4+5 e5 s3=4")
+
+
+def test_veil_token_is_last_in_the_vocabulary_and_tokenises():
+    from hmpo.models.model import build_tokenizer
+    assert S.VOCAB[-1] == S.VEIL and S.VOCAB.count(S.VEIL) == 1
+    tok = build_tokenizer()
+    prompt = S.Problem(3, 4, (5,), veiled=True).prompt()
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    assert tok.convert_ids_to_tokens(ids)[:2] == ["Q:", S.VEIL]
+    assert tok.decode(ids) == prompt
+
+
+def test_veiled_sets_share_the_problems_and_carry_the_hidden_factor_in_the_gold():
+    from hmpo.config import SyntheticConfig
+    kw = dict(n_train=3000, n_eval=800, min_steps=1, max_steps=6, n_transfer=100)
+    plain = S.make_sets(SyntheticConfig(**kw), 0)
+    veiled = S.make_sets(SyntheticConfig(**kw, veiled_share=0.5, veil_zero_prob=0.4), 0)
+    assert S.make_sets(SyntheticConfig(**kw, veiled_share=0.5), 0) == veiled  # seeded
+    for name in plain:
+        assert len(plain[name]) == len(veiled[name])
+        for a, b in zip(plain[name], veiled[name], strict=True):
+            pa, pb = S.parse_prompt(a["prompt"]), S.parse_prompt(b["prompt"])
+            assert (pa.start_label, pa.x0, pa.deltas) == (pb.start_label, pb.x0, pb.deltas)
+            assert b["difficulty"] == a["difficulty"] and a["answer"] == S.solve(a["prompt"])
+            if not pb.veiled:
+                assert b["answer"] == a["answer"]
+            else:
+                assert b["answer"] in (a["answer"], "0")
+    assert not any(S.is_veiled(r["prompt"]) for r in veiled["synthetic_transfer"])
+    rows = [r for r in veiled["synthetic_train"] + veiled["synthetic_eval"]]
+    v = [r for r in rows if S.is_veiled(r["prompt"])]
+    assert abs(len(v) / len(rows) - 0.5) < 0.03
+    # gold 0: the factor (q = 0.4) or a final state of 0 (1/10 of the rest): 0.46
+    zero = sum(r["answer"] == "0" for r in v) / len(v)
+    assert abs(zero - 0.46) < 0.04
+    # reasoning traces answer the visible computation; guesses only on veiled problems
+    pairs = S.sft_texts(rows[:400], 2, 3, 0, early_share=0.1, guess_share=0.3)
+    styles = [(S.is_veiled(p), S.trace_style(p, c)) for p, c in pairs]
+    assert not any(s == "guess" for v_, s in styles if not v_)
+    share = (sum(s == "guess" for v_, s in styles if v_)
+             / max(1, sum(1 for v_, _ in styles if v_)))
+    assert 0.2 < share < 0.4
+    for p, c in pairs:
+        if S.trace_style(p, c) != "guess":
+            assert S.extract_answer(c) == int(S.solve(p))
+    with pytest.raises(ValueError, match="guess_share"):
+        S.sft_texts(rows[:2], 1, 3, 0, guess_share=1.5)

@@ -360,3 +360,73 @@ def test_expected_rewards_use_the_current_rungs_accuracy_exactly_in_a_small_grou
     assert r_cur == pytest.approx(0.988) and r_cand == pytest.approx(0.992)
     # so GRPO moves to the more accurate rung however few rollouts share the group
     assert endpoint(grpo, [cur, cand], n=7).final.name == "minimal"
+
+
+# ----------------------------------------------------------------------------- veiled problems
+Q = 0.4  # the default veil_zero_prob
+
+
+def test_veiled_ladder_from_plain_cells_known_values():
+    # no veiled cell measured: the plain cells stand in, every rung right only when the hidden
+    # factor is 1 (or its answer happens to be 0), plus the guess A: 0
+    table = realistic_table(a_r=0.96, ks=[3])
+    rungs = {r.name: r for r in ladder(3, table, veil_zero_prob=Q)}
+    assert list(rungs) == ["verbose", "minimal", "early1", "early2", "early3", "guess"]
+    a_r = 0.6 * 0.96 + 0.4 * CHANCE
+    assert rungs["minimal"].accuracy == pytest.approx(a_r)
+    assert rungs["verbose"].accuracy == pytest.approx(a_r)
+    early1 = 0.6 * (0.96 * 0.995 + 0.04 * CHANCE) + 0.4 * CHANCE
+    assert rungs["early1"].accuracy == pytest.approx(early1)
+    assert rungs["guess"] == Rung("guess", 4.0, 0.4 + 0.6 * CHANCE)
+    # the plain ladder is unchanged, with no guess rung
+    assert [r.name for r in ladder(3, table)] == ["verbose", "minimal", "early1", "early2",
+                                                  "early3"]
+
+
+def test_veiled_ladder_reads_measured_veiled_cells():
+    table = realistic_table(a_r=0.96, ks=[2])
+    table["styles"]["2?"] = {"verbose": {"accuracy": 0.5, "mean_tokens": 20.0, "n": 10},
+                             "minimal": {"accuracy": 0.7, "mean_tokens": 10.0, "n": 10}}
+    rungs = {r.name: r for r in ladder(2, table, veil_zero_prob=Q)}
+    assert rungs["verbose"] == Rung("verbose", 20.0, 0.5)
+    assert rungs["minimal"].accuracy == pytest.approx(0.6)
+    a_c = (0.6 - Q * CHANCE) / (1 - Q)  # the computation's accuracy behind the measured 0.6
+    assert rungs["early1"].accuracy == pytest.approx(
+        (1 - Q) * (a_c * 0.995 + (1 - a_c) * CHANCE) + Q * CHANCE)
+
+
+def test_veiled_cells_separate_the_gate_in_both_directions():
+    # the window: HMPO (c·R) keeps reasoning, the ungated c + R guesses, the gated additive
+    # c·(1 + R) keeps reasoning; with q outside the window both agree
+    table = realistic_table(a_r=0.96)
+    methods = {m: {"reward": m} for m in ("hmpo", "hmpo_add", "hmpo_add_ungated", "grpo")}
+    weights = {"3": 1, "3?": 1}
+    out = predict(table, methods, difficulty_weights=weights, veil_zero_prob=Q, n=7)
+    cell = {m: out["methods"][m]["by_difficulty"]["3?"]["name"] for m in methods}
+    assert cell == {"hmpo": "early1", "hmpo_add": "early1", "hmpo_add_ungated": "guess",
+                    "grpo": "verbose"}
+    assert out["methods"]["hmpo"]["by_difficulty"]["3"]["name"] == "early1"
+    assert out["assumptions"]["veil_zero_prob"] == Q
+    low = predict(table, methods, difficulty_weights=weights, veil_zero_prob=0.2, n=7)
+    high = predict(table, methods, difficulty_weights=weights, veil_zero_prob=0.6, n=7)
+    for m in ("hmpo", "hmpo_add_ungated"):
+        assert low["methods"][m]["by_difficulty"]["3?"]["name"] == "early1"
+        assert high["methods"][m]["by_difficulty"]["3?"]["name"] == "guess"
+
+
+def test_predict_needs_veil_zero_prob_for_veiled_cells_and_pools_them_by_k():
+    from hmpo.analysis.theory import predictions_by_difficulty
+    with pytest.raises(ValueError, match="veil_zero_prob"):
+        predict(realistic_table(), {"hmpo": {"reward": "hmpo"}},
+                difficulty_weights={"3": 1, "3?": 1})
+    with pytest.raises(ValueError, match="difficulty_weights"):
+        predict(realistic_table(), {"hmpo": {"reward": "hmpo"}},
+                difficulty_weights={"3x": 1}, veil_zero_prob=Q)
+    out = predict(realistic_table(a_r=0.96), {"u": {"reward": "hmpo_add_ungated"}},
+                  difficulty_weights={"3": 3, "3?": 1}, veil_zero_prob=Q, n=7)
+    cells = out["methods"]["u"]["by_difficulty"]
+    rows = predictions_by_difficulty(out, {"u": {"3": {"accuracy": 0.5, "mean_tokens": 9.0}}})
+    assert len(rows) == 1 and rows[0]["k"] == "3" and rows[0]["style"] == "early1 | guess?"
+    assert rows[0]["predicted_tokens"] == pytest.approx(
+        0.75 * cells["3"]["tokens"] + 0.25 * cells["3?"]["tokens"])
+    assert rows[0]["observed_accuracy"] == 0.5

@@ -29,6 +29,13 @@ with a length ``L`` in tokens (EOS included, as the rewards count it) and an acc
   with the teacher-forced probability ``t_m``; given a wrong prefix the answer is a uniform
   guess among the 10 digits.
 
+**Veiled problems** (:mod:`hmpo.task.synthetic`; their cells are keyed ``"k?"``, see
+:func:`cell_key`): a hidden factor makes the answer 0 with probability ``q``
+(``data.synthetic.veil_zero_prob``), so every rung above is right only when the factor is 1
+(or the answer happens to be 0), and one more rung exists, ``guess`` (``A: 0``, 4 tokens),
+right with ``q + (1 − q)·chance`` (:func:`ladder`). Its accuracy lies between the gated and
+the ungated rewards' thresholds, which is what the veiled problems are for.
+
 **Invasion criterion** (:func:`expected_rewards`). A group made of ``n`` rollouts of the
 *current* rung and ONE rollout of a *candidate* rung; the reward function of the registry is
 evaluated on that group for every number ``j`` of correct current rollouts and for the
@@ -99,13 +106,16 @@ from hmpo.task.synthetic import minimal_trace_tokens, parse_prompt
 from hmpo.training.rewards import get_reward
 
 __all__ = [
-    "CHANCE", "TOLERANCE", "Rung", "Walk", "ladder", "expected_rewards", "endpoint",
+    "CHANCE", "GUESS_TOKENS", "TOLERANCE", "Rung", "Walk", "cell_key", "parse_cell", "ladder",
+    "expected_rewards", "endpoint",
     "method_reward", "predict", "check", "write_predictions", "predictions_vs_outcomes",
     "predictions_by_difficulty",
 ]
 
 #: Accuracy of a guessed answer: the answer is one digit 0-9.
 CHANCE = 0.1
+#: Tokens of the guess style of a veiled problem (``\\nA: 0`` and EOS).
+GUESS_TOKENS = 4
 #: Pre-registered rule: a prediction holds when the observed seed mean is within both.
 TOLERANCE = {"tokens": 1.5, "accuracy": 0.05}
 #: An invader must beat the current rung by more than this (ties keep the current rung).
@@ -181,21 +191,67 @@ def _table_parts(table: Mapping) -> tuple[dict[int, Mapping], dict[int, float]]:
     return styles, t
 
 
-def ladder(k: int, table: Mapping) -> list[Rung]:
+def cell_key(k: int, veiled: bool = False) -> str:
+    """The style table's key of the ``k``-step problems, plain (``"3"``) or veiled
+    (``"3?"``, :mod:`hmpo.task.synthetic`'s veiled problems)."""
+    return f"{int(k)}?" if veiled else str(int(k))
+
+
+def parse_cell(key: Any) -> tuple[int, bool]:
+    """``(k, veiled)`` of a cell key (:func:`cell_key`; an int is a plain cell)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return int(key), False
+    text = str(key).strip()
+    veiled = text.endswith("?")
+    digits = text[:-1] if veiled else text
+    if not digits.isdigit():
+        raise ValueError(f"not a difficulty cell: {key!r} (want k or 'k?')")
+    return int(digits), veiled
+
+
+def _full_accuracy(cells: Mapping) -> float | None:
+    """Accuracy of the full traces (minimal and verbose pooled by n), None if neither."""
+    full = [cells[s] for s in ("minimal", "verbose") if s in cells and cells[s].get("n", 0) > 0]
+    n_full = sum(float(c["n"]) for c in full)
+    return sum(float(c["accuracy"]) * float(c["n"]) for c in full) / n_full if n_full else None
+
+
+def ladder(k: int, table: Mapping, *, veil_zero_prob: float | None = None) -> list[Rung]:
     """The rungs of a ``k``-step problem from a measured ``table`` (longest first): verbose
-    (if measured at ``k``), minimal, early1 .. early<k>. See the module docstring."""
+    (if measured at ``k``), minimal, early1 .. early<k>. See the module docstring.
+
+    With ``veil_zero_prob`` (q) the rungs of a *veiled* ``k``-step problem (its cells under
+    ``"k?"``; the plain ones stand in where the table has none): the full rungs' accuracy
+    ``a_r`` is the veiled cells' measured one (else ``(1 − q)·a_r(plain) + q·chance``); an
+    early answer is right when the hidden factor is 1 and the answer is, or when it is 0 and
+    the answer happens to be 0: ``(1 − q)·(a_c·t_m + (1 − a_c)·chance) + q·chance`` with the
+    computation's accuracy ``a_c = (a_r − q·chance)/(1 − q)``; and one more rung, ``guess``
+    (``A: 0`` with no work, 4 tokens with EOS), right with ``P(gold = 0) = q + (1 − q)·chance``.
+    """
     if int(k) != k or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     k = int(k)
     styles, t = _table_parts(table)
-    cells = styles.get(k, {})
-    full = [cells[s] for s in ("minimal", "verbose") if s in cells and cells[s].get("n", 0) > 0]
-    n_full = sum(float(c["n"]) for c in full)
-    a_r = sum(float(c["accuracy"]) * float(c["n"]) for c in full) / n_full if n_full else 0.0
+    q = 0.0 if veil_zero_prob is None else float(veil_zero_prob)
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"veil_zero_prob must be in [0, 1], got {veil_zero_prob!r}")
+    plain = styles.get(k, {})
+    cells = plain
+    a_r = _full_accuracy(plain) or 0.0
+    if veil_zero_prob is not None:
+        veiled = (table["styles"].get(cell_key(k, True)) or {})
+        measured = _full_accuracy(veiled)
+        cells = veiled if "verbose" in veiled else plain
+        a_r = measured if measured is not None else (1.0 - q) * a_r + q * CHANCE
+    a_c = a_r if q == 0.0 else (min(1.0, max(0.0, (a_r - q * CHANCE) / (1.0 - q)))
+                                if q < 1.0 else 0.0)
     rungs = []
     if "verbose" in cells:
         v = cells["verbose"]
-        rungs.append(Rung("verbose", float(v["mean_tokens"]), float(v["accuracy"])))
+        a_v = float(v["accuracy"])
+        if veil_zero_prob is not None and cells is plain:  # a plain cell standing in
+            a_v = (1.0 - q) * a_v + q * CHANCE
+        rungs.append(Rung("verbose", float(v["mean_tokens"]), a_v))
     minimal = minimal_trace_tokens(k)
     rungs.append(Rung("minimal", float(minimal), a_r))
     largest = max(t)
@@ -203,8 +259,12 @@ def ladder(k: int, table: Mapping) -> list[Rung]:
         t_m = t.get(m, t[largest] if m > largest else None)
         if t_m is None:  # a gap below the largest measured m: the next smaller one measured
             t_m = t[max(x for x in t if x < m)] if any(x < m for x in t) else t[min(t)]
-        a_s = a_r * t_m + (1.0 - a_r) * CHANCE
+        a_s = a_c * t_m + (1.0 - a_c) * CHANCE
+        if veil_zero_prob is not None:
+            a_s = (1.0 - q) * a_s + q * CHANCE
         rungs.append(Rung(f"early{m}", float(minimal - (2 * m - 1)), min(1.0, max(0.0, a_s))))
+    if veil_zero_prob is not None:
+        rungs.append(Rung("guess", float(GUESS_TOKENS), q + (1.0 - q) * CHANCE))
     return rungs
 
 
@@ -362,13 +422,15 @@ def _jsonable(value: Any) -> Any:
 
 def predict(table: Mapping, methods: Mapping[str, MethodConfig | Mapping], *,
             difficulty_weights: Mapping, budgets_tokens: Mapping | None = None,
-            n: int = 1000) -> dict[str, Any]:
+            n: int = 1000, veil_zero_prob: float | None = None) -> dict[str, Any]:
     """Predicted endpoints of each method from a measured ``table`` (``{"styles": ...,
     "teacher_forced_lines": ...}``, as :func:`hmpo.models.sft.measure` returns them).
 
     ``methods``: name -> ``{reward, params?, budget_percentile?, multistage?}`` (params.yaml's
     ``methods:``) or :class:`hmpo.config.MethodConfig`. ``difficulty_weights``: ``k`` -> share
-    of the evaluation set (normalised to sum 1). ``budgets_tokens``: the fixed budgets,
+    of the evaluation set (normalised to sum 1); a key ``"k?"`` is the veiled ``k``-step
+    problems (:func:`cell_key`), whose ladder uses ``veil_zero_prob`` (required then).
+    ``budgets_tokens``: the fixed budgets,
     ``{"p25": 14.0, ...}`` or all of budgets.json. Returns, JSON-able::
 
         {"tolerance": {"tokens": 1.5, "accuracy": 0.05},
@@ -381,17 +443,23 @@ def predict(table: Mapping, methods: Mapping[str, MethodConfig | Mapping], *,
                                                     "stopped": "endpoint"}, ...}},
                      other: {"modelled": False, "why": "..."}}}
     """
-    weights = {k: float(w) for k, w in _by_int_key(difficulty_weights).items()}
+    try:
+        weights = {parse_cell(k): float(w) for k, w in difficulty_weights.items()}
+    except (TypeError, ValueError):
+        weights = {}
     if not weights or len(weights) != len(difficulty_weights):
-        raise ValueError(f"difficulty_weights must map difficulties k >= 1 to shares, got "
-                         f"{dict(difficulty_weights)!r}")
-    if any(k < 1 or not math.isfinite(w) or w < 0 for k, w in weights.items()) \
+        raise ValueError(f"difficulty_weights must map difficulties k >= 1 (or 'k?') to "
+                         f"shares, got {dict(difficulty_weights)!r}")
+    if any(k < 1 or not math.isfinite(w) or w < 0 for (k, _), w in weights.items()) \
             or sum(weights.values()) <= 0:
         raise ValueError(f"difficulty_weights need k >= 1 and shares >= 0 summing > 0, got "
                          f"{weights!r}")
+    if veil_zero_prob is None and any(v for _, v in weights):
+        raise ValueError("difficulty_weights has veiled cells ('k?'): pass veil_zero_prob")
     total = sum(weights.values())
-    weights = {k: w / total for k, w in sorted(weights.items())}
-    ladders = {k: ladder(k, table) for k in weights}
+    weights = {c: w / total for c, w in sorted(weights.items())}
+    ladders = {(k, v): ladder(k, table, veil_zero_prob=veil_zero_prob if v else None)
+               for k, v in weights}
     out_methods: dict[str, Any] = {}
     for name, spec in methods.items():
         reward, why = method_reward(spec, budgets_tokens)
@@ -399,21 +467,27 @@ def predict(table: Mapping, methods: Mapping[str, MethodConfig | Mapping], *,
             out_methods[name] = {"modelled": False, "why": why}
             continue
         by_k, tokens, acc = {}, 0.0, 0.0
-        for k, w in weights.items():
-            walk = endpoint(reward, ladders[k], n=n)
-            by_k[str(k)] = {**walk.final.to_dict(), "path": [r.name for r in walk.path],
+        for c, w in weights.items():
+            walk = endpoint(reward, ladders[c], n=n)
+            by_k[cell_key(*c)] = {**walk.final.to_dict(), "path": [r.name for r in walk.path],
                             "stopped": walk.stopped}
             tokens += w * walk.final.length
             acc += w * walk.final.accuracy
         out_methods[name] = {"modelled": True, "reward": reward.__name__,
                              "params": _jsonable(reward.params), "tokens": tokens,
                              "accuracy": acc, "by_difficulty": by_k}
+    assumptions = {"chance": CHANCE, "n": n, "margin": MARGIN, "max_moves": MAX_MOVES,
+                   "start": "verbose, else minimal",
+                   "early_accuracy": "a_r*t_m + (1 - a_r)*chance"}
+    if any(v for _, v in weights):
+        assumptions["veil_zero_prob"] = veil_zero_prob
+        assumptions["veiled_early_accuracy"] = ("(1 - q)*(a_c*t_m + (1 - a_c)*chance) + "
+                                                "q*chance, a_c = (a_r - q*chance)/(1 - q)")
+        assumptions["guess_accuracy"] = "q + (1 - q)*chance"
     return _jsonable({
         "tolerance": dict(TOLERANCE),
-        "assumptions": {"chance": CHANCE, "n": n, "margin": MARGIN, "max_moves": MAX_MOVES,
-                        "start": "verbose, else minimal",
-                        "early_accuracy": "a_r*t_m + (1 - a_r)*chance"},
-        "difficulty_weights": {str(k): w for k, w in weights.items()},
+        "assumptions": assumptions,
+        "difficulty_weights": {cell_key(*c): w for c, w in weights.items()},
         "methods": out_methods,
     })
 
@@ -461,17 +535,20 @@ def write_predictions(cfg: Config, metrics: Mapping[str, Any], budgets: Mapping[
         out = {"methods": {}, "why": "no style table: the base model is not measured on the "
                                      "synthetic task (theory predicts the synthetic task only)"}
     else:
-        counts: dict[int, int] = {}
+        counts: dict[str, int] = {}
         for rec in read_records(paths.data_file(main)):
-            k = parse_prompt(rec["prompt"]).n_steps
-            counts[k] = counts.get(k, 0) + 1
+            p = parse_prompt(rec["prompt"])
+            c = cell_key(p.n_steps, p.veiled)
+            counts[c] = counts.get(c, 0) + 1
         bases = {}
         for run, ev in evals.items():
             bases[run] = predict({"styles": ev["styles"],
                                   "teacher_forced_lines": ev["teacher_forced_lines"]},
                                  cfg.methods, difficulty_weights=counts,
                                  budgets_tokens=budgets[run],
-                                 n=max(1, cfg.train.num_generations - 1))
+                                 n=max(1, cfg.train.num_generations - 1),
+                                 veil_zero_prob=cfg.data.synthetic.veil_zero_prob
+                                 if cfg.data.synthetic.veiled_share > 0 else None)
             bases[run]["set"] = main
         first = next(iter(bases.values()))
         out = {k: v for k, v in first.items() if k != "methods"}
@@ -546,16 +623,29 @@ def predictions_by_difficulty(predictions: Mapping[str, Any],
                               observed: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per modelled method and difficulty: the predicted style, tokens and accuracy beside the
     observed ones (``observed``: model -> :func:`hmpo.analysis.report.mean_by_difficulty`'s
-    dict; None if absent)."""
+    dict; None if absent). The observed table is per ``k``, so a ``k`` with veiled problems
+    pools its plain and veiled cells' predictions, weighted by the predictions'
+    ``difficulty_weights``, and names both styles (``"early1 | guess?"``)."""
+    weights = predictions.get("difficulty_weights") or {}
     rows = []
     for name, p in (predictions.get("methods") or {}).items():
         if not p.get("modelled"):
             continue
-        for k, cell in (p.get("by_difficulty") or {}).items():
-            obs = (observed.get(name) or {}).get(k) or {}
-            rows.append({"method": name, "k": k, "style": cell["name"],
-                         "predicted_tokens": cell["tokens"],
+        pooled: dict[int, list[tuple[str, float, Mapping[str, Any]]]] = {}
+        for c, cell in (p.get("by_difficulty") or {}).items():
+            k, veiled = parse_cell(c)
+            pooled.setdefault(k, []).append((cell["name"] + "?" * veiled,
+                                             float(weights.get(c, 1.0)), cell))
+        for k, cells in pooled.items():
+            if len(cells) == 1:  # a plain k: its cell as it is
+                cells = [(cells[0][0], 1.0, cells[0][2])]
+            total = sum(w for _, w, _ in cells) or 1.0
+            obs = (observed.get(name) or {}).get(str(k)) or {}
+            rows.append({"method": name, "k": str(k),
+                         "style": " | ".join(n for n, _, _ in cells),
+                         "predicted_tokens": sum(w * c["tokens"] for _, w, c in cells) / total,
                          "observed_tokens": obs.get("mean_tokens"),
-                         "predicted_accuracy": cell["accuracy"],
+                         "predicted_accuracy": sum(w * c["accuracy"]
+                                                   for _, w, c in cells) / total,
                          "observed_accuracy": obs.get("accuracy")})
     return rows

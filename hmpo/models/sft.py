@@ -213,11 +213,13 @@ def measure(model: torch.nn.Module, tokenizer: Any, records: list[dict], *, n_sa
     groups = sample(model, tokenizer, prompts, n=n_samples, max_new_tokens=max_new_tokens,
                     temperature=temperature, seed=seed, batch_size=batch_size, progress=progress)
     by_diff: dict[int, list[bool]] = defaultdict(list)
-    by_style: dict[tuple[int, str], list[tuple[bool, int]]] = defaultdict(list)
+    by_style: dict[tuple[int | str, str], list[tuple[bool, int]]] = defaultdict(list)
     correct, lengths, minimal, cvs, finished = [], [], [], [], []
     steps_ok = steps_tried = 0
     for rec, group in zip(records, groups, strict=True):
-        k = synthetic.parse_prompt(rec["prompt"]).n_steps
+        problem = synthetic.parse_prompt(rec["prompt"])
+        k = problem.n_steps
+        cell: int | str = f"{k}?" if problem.veiled else k  # hmpo.analysis.theory.cell_key
         ls = [c.n_tokens for c in group]
         for c in group:
             # the verdict of training and evaluation: a sample cut at max_new_tokens is wrong
@@ -226,7 +228,8 @@ def measure(model: torch.nn.Module, tokenizer: Any, records: list[dict], *, n_sa
                                  finished=c.finished, prompt=rec["prompt"]) == 1
             correct.append(ok)
             by_diff[k].append(ok)
-            by_style[(k, synthetic.trace_style(rec["prompt"], c.text))].append((ok, c.n_tokens))
+            by_style[(cell, synthetic.trace_style(rec["prompt"], c.text))].append(
+                (ok, c.n_tokens))
             finished.append(c.finished)
             n_ok = synthetic.steps_correct(rec["prompt"], c.text)
             steps_ok += n_ok
@@ -253,10 +256,11 @@ def measure(model: torch.nn.Module, tokenizer: Any, records: list[dict], *, n_sa
     }
 
 
-def style_table(by_style: dict[tuple[int, str], list[tuple[bool, int]]]) -> dict[str, Any]:
+def style_table(by_style: dict[tuple[int | str, str], list[tuple[bool, int]]]) -> dict[str, Any]:
     """Per difficulty and per trace style: share of samples, accuracy, mean tokens.
 
-    `by_style` maps (difficulty, style) to the (correct, n_tokens) of its samples. Returns
+    `by_style` maps (difficulty, style) to the (correct, n_tokens) of its samples; the
+    difficulty of veiled problems is ``"<k>?"`` (a cell of its own). Returns
     ``{"<k>": {"<style>": {"share", "accuracy", "mean_tokens", "n"}}, "all": {...}}``; "all"
     pools the difficulties.
     """
@@ -272,7 +276,11 @@ def style_table(by_style: dict[tuple[int, str], list[tuple[bool, int]]]) -> dict
                 "accuracy": float(np.mean([ok for ok, _ in rows])),
                 "mean_tokens": float(np.mean([n for _, n in rows]))}
 
-    for (k, style), rows in sorted(by_style.items()):
+    def order(item: tuple[tuple[int | str, str], Any]) -> tuple[int, bool, str]:
+        (k, style), _ = item
+        return int(str(k).rstrip("?")), str(k).endswith("?"), style
+
+    for (k, style), rows in sorted(by_style.items(), key=order):
         out.setdefault(str(k), {})[style] = cell(rows, totals[str(k)])
     n_all = sum(totals.values())
     out["all"] = {style: cell(rows, n_all) for style, rows in sorted(pooled.items())}
@@ -476,7 +484,8 @@ def train_base_model(cfg: Config, out_dir: str | Path | None = None,
         mix = encode_examples(tokenizer, synthetic.sft_texts(
             sets["synthetic_train"], cfg.data.synthetic.n_sft_traces,
             cfg.data.synthetic.max_rechecks, cfg.seed + 1,
-            early_share=cfg.data.synthetic.early_share))
+            early_share=cfg.data.synthetic.early_share,
+            guess_share=cfg.data.synthetic.guess_share))
         log2 = sft_train(model, tokenizer, mix, steps=b.sft_mix_steps,
                          batch_size=b.sft_batch_size, lr=b.sft_mix_lr,
                          # a short re-warm-up (20 steps for 1,000): the weights are trained
@@ -506,6 +515,9 @@ def train_base_model(cfg: Config, out_dir: str | Path | None = None,
         "sft_seconds": round(train_s, 1),
         "sft_final_loss": float(np.mean(tail)),
     }
+    if cfg.data.synthetic.veiled_share > 0:
+        metrics.update(veiled_share=cfg.data.synthetic.veiled_share,
+                       guess_share=cfg.data.synthetic.guess_share)
     if measure_model:
         metrics.update(measure_synthetic(cfg, model, tokenizer, sets, progress=progress))
     (results / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

@@ -55,6 +55,20 @@ table look-ups. Measured (``scripts/bench_base_model.py --direct``): the default
 trained for the same 2,500 steps on ``prompt -> "\\nA: <answer>"`` answers 8.9% of the
 held-out problems at T = 1 (chance: 10%; 2-step problems 9%), against 97% with the traces.
 
+Veiled problems (``data.synthetic.veiled_share``; none by default): the prompt starts with
+the token ``x?``, a hidden factor of 0 or 1 applied to the final state::
+
+    Q: x? o8+5 o9-8 o0+3 e1 s7=4
+
+The factor is drawn with the problem and is not shown: with probability ``veil_zero_prob``
+(q) it is 0 and the answer is 0, otherwise the answer is the final state. No trace can know
+it, so the best any reasoning can do is the visible computation, right with probability
+about (1 - q) + q/10; the *guess* ``A: 0`` with no work is right with probability q + (1 -
+q)/10. An answer prior a guess can exploit, on problems whose reliable accuracy stays well
+below 1 whatever training does: the property the length rewards' thresholds separate on
+(docs/task_design.md). :meth:`Problem.answer` and :func:`solve` give the visible
+computation's answer; a veiled problem's gold answer is in its record (:func:`make_sets`).
+
 Tokens: every token except ``Q:``, ``A:`` and the newline carries its leading space, so the
 text is exactly the concatenation of token strings and decode(encode(text)) == text
 (hmpo.models.model builds the tokenizer from VOCAB).
@@ -77,6 +91,8 @@ SOURCE = "synthetic"
 NEWLINE = "\n"
 FILLERS = (" hmm", " wait")
 VERBOSE_KINDS = ("recheck", "restate", "filler")
+VEIL = " x?"  # the first prompt token of a veiled problem (module docstring)
+GUESS = 0  # the answer of the guess style: the veiled problems' most likely answer
 
 
 def _op_token(label: int, delta: int) -> str:
@@ -93,14 +109,15 @@ def _end_token(label: int) -> str:
 
 
 def vocabulary() -> list[str]:
-    """Every token string of the task, in a fixed order (the tokenizer's vocabulary)."""
+    """Every token string of the task, in a fixed order (the tokenizer's vocabulary);
+    :data:`VEIL` last."""
     toks = ["Q:", "A:", NEWLINE, " ck", " so", *FILLERS]
     toks += [f" {d}" for d in range(10)]
     toks += [_state_token(lab, v) for lab in range(N_LABELS) for v in range(10)]
     toks += [_op_token(lab, sign * d)
              for lab in range(N_LABELS) for sign in (1, -1) for d in range(1, 10)]
     toks += [_end_token(lab) for lab in range(N_LABELS)]
-    return toks
+    return toks + [VEIL]
 
 
 VOCAB: list[str] = vocabulary()
@@ -129,11 +146,14 @@ def token_parts(token: str) -> tuple[str, int | None, int | None] | None:
 # --------------------------------------------------------------------------- problems
 @dataclass(frozen=True)
 class Problem:
-    """One problem: start label r, start digit x0 and the signed operations (each in ±1..9)."""
+    """One problem: start label r, start digit x0 and the signed operations (each in ±1..9);
+    `veiled`: its prompt shows the hidden factor (module docstring), whose value is not part
+    of the problem's visible statement."""
 
     start_label: int
     x0: int
     deltas: tuple[int, ...]
+    veiled: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.start_label < N_LABELS:
@@ -162,7 +182,8 @@ class Problem:
 
     def prompt(self) -> str:
         r = self.start_label
-        toks = ["Q:"] + [_op_token(r + i + 1, d) for i, d in enumerate(self.deltas)]
+        toks = ["Q:"] + [VEIL] * self.veiled
+        toks += [_op_token(r + i + 1, d) for i, d in enumerate(self.deltas)]
         toks += [_end_token(r + self.n_steps + 1), _state_token(r, self.x0)]
         return "".join(toks)
 
@@ -178,6 +199,9 @@ def random_problem(rng: random.Random, n_steps: int) -> Problem:
 def parse_prompt(prompt: str) -> Problem:
     """Inverse of Problem.prompt(); raises ValueError on anything that is not a task prompt."""
     parts = prompt.split(" ")
+    veiled = len(parts) > 1 and " " + parts[1] == VEIL
+    if veiled:
+        parts = parts[:1] + parts[2:]
     if len(parts) < 4 or parts[0] != "Q:":
         raise ValueError(f"prompt: not a synthetic task prompt: {prompt!r}")
     try:
@@ -192,7 +216,7 @@ def parse_prompt(prompt: str) -> Problem:
             deltas.append(int(op[3]) * (1 if op[2] == "+" else -1))
         if int(end[1]) != (r + len(ops) + 1) % N_LABELS:
             raise ValueError
-        problem = Problem(r, x0, tuple(deltas))
+        problem = Problem(r, x0, tuple(deltas), veiled)
     except (ValueError, IndexError):
         raise ValueError(f"prompt: not a synthetic task prompt: {prompt!r}") from None
     if problem.prompt() != prompt:
@@ -201,7 +225,8 @@ def parse_prompt(prompt: str) -> Problem:
 
 
 def solve(prompt: str) -> str:
-    """The gold answer of a task prompt, as the answer string (a digit)."""
+    """The answer of a task prompt's visible computation, as the answer string (a digit): the
+    gold answer, except for a veiled problem whose hidden factor is 0 (its record says)."""
     return str(parse_prompt(prompt).answer)
 
 
@@ -288,8 +313,26 @@ def early_lines(rng: random.Random, n_steps: int, p_one: float = 0.5) -> int:
     return n_steps - rng.randint(2, n_steps)
 
 
+def guess_trace() -> str:
+    """The shortcut of a veiled problem: no work, the most likely answer ``A: 0`` (4 tokens
+    with EOS). Right with probability q + (1 - q)/10 (module docstring)."""
+    return NEWLINE + f"A: {GUESS}"
+
+
+def is_veiled(prompt: str) -> bool:
+    """Whether a task prompt is a veiled problem's (it starts with ``Q: x?``)."""
+    return prompt.startswith("Q:" + VEIL + " ")
+
+
+def veiled_gold(p: Problem, factor: int) -> int:
+    """The gold answer of a veiled problem given its hidden factor (0 or 1)."""
+    if factor not in (0, 1):
+        raise ValueError(f"factor must be 0 or 1, got {factor!r}")
+    return p.answer * factor
+
+
 #: Trace styles (hmpo.task.synthetic.trace_style): the two full ones reason through every step.
-STYLES = ("verbose", "minimal", "early", "malformed")
+STYLES = ("verbose", "minimal", "early", "guess", "malformed")
 
 
 def _n_step_lines(body: str) -> int:
@@ -298,8 +341,10 @@ def _n_step_lines(body: str) -> int:
 
 
 def trace_style(prompt: str, completion: str) -> str:
-    """Which style a completion has: ``verbose`` / ``minimal`` / ``early`` / ``malformed``.
+    """Which style a completion has: ``verbose`` / ``minimal`` / ``early`` / ``guess`` /
+    ``malformed``.
 
+    ``guess`` (veiled problems only): an answer with no operation written before it;
     ``early``: fewer step lines than the problem has steps before ``A:`` (the rest absorbed
     by the answer); ``verbose``: every step written and at least one redundant line;
     ``minimal``: every step written, nothing else; ``malformed``: no ``A:`` or more step lines
@@ -312,6 +357,8 @@ def trace_style(prompt: str, completion: str) -> str:
     n_steps = _n_step_lines(body)
     if n_steps > k:
         return "malformed"
+    if n_steps == 0 and is_veiled(prompt) and " o" not in body:
+        return "guess"
     if n_steps < k:
         return "early"
     lines = [ln for ln in body.split(NEWLINE) if ln.strip()]
@@ -384,12 +431,12 @@ def steps_correct(prompt: str, completion: str) -> int:
 
 
 # --------------------------------------------------------------------------- sets
-def _record(p: Problem, set_name: str, idx: int, split: str) -> dict:
+def _record(p: Problem, set_name: str, idx: int, split: str, gold: int | None = None) -> dict:
     return {
         "id": f"{set_name}-{idx:05d}",
         "source": SOURCE,
         "prompt": p.prompt(),
-        "answer": str(p.answer),
+        "answer": str(p.answer if gold is None else gold),
         "difficulty": p.n_steps,
         "split": split,
     }
@@ -419,6 +466,11 @@ def make_sets(scfg: SyntheticConfig, seed: int) -> dict[str, list[dict]]:
     min_steps..max_steps operations; ``synthetic_transfer`` (split "test") has
     transfer_min_steps..transfer_max_steps (harder, never trained on). Difficulties are
     balanced within each set. Same (scfg, seed) -> same sets.
+
+    With ``veiled_share > 0`` each problem of ``synthetic_eval`` and ``synthetic_train`` is
+    veiled with that probability and its hidden factor is 0 with probability
+    ``veil_zero_prob`` (module docstring); both draws come from their own stream, after the
+    problems, so the problems are the same as without veils. The transfer set has none.
     """
     for key in ("min_steps", "max_steps", "transfer_min_steps", "transfer_max_steps"):
         v = getattr(scfg, key)
@@ -437,33 +489,53 @@ def make_sets(scfg: SyntheticConfig, seed: int) -> dict[str, list[dict]]:
          scfg.transfer_max_steps),
         ("synthetic_train", "train", scfg.n_train, scfg.min_steps, scfg.max_steps),
     ]
+    veil_rng = random.Random(f"hmpo-synthetic-veil-{seed}")
     for name, split, n, lo, hi in spec:
         probs = _draw(rng, n, lo, hi, seen, name)
-        sets[name] = [_record(p, name, i, split) for i, p in enumerate(probs)]
+        if scfg.veiled_share > 0 and name != "synthetic_transfer":
+            sets[name] = []
+            for i, p in enumerate(probs):
+                if veil_rng.random() < scfg.veiled_share:
+                    factor = int(veil_rng.random() >= scfg.veil_zero_prob)
+                    p = Problem(p.start_label, p.x0, p.deltas, veiled=True)
+                    sets[name].append(_record(p, name, i, split, veiled_gold(p, factor)))
+                else:
+                    sets[name].append(_record(p, name, i, split))
+        else:
+            sets[name] = [_record(p, name, i, split) for i, p in enumerate(probs)]
     return {k: sets[k] for k in ("synthetic_train", "synthetic_eval", "synthetic_transfer")}
 
 
 def sft_texts(records: list[dict], n_traces: int, max_rechecks: int,
-              seed: int, early_share: float = 0.0) -> list[tuple[str, str]]:
+              seed: int, early_share: float = 0.0,
+              guess_share: float = 0.0) -> list[tuple[str, str]]:
     """(prompt, completion) pairs: `n_traces` traces per record, seeded.
 
     Each trace is verbose, except that with probability `early_share` it is an early answer
-    (:func:`early_answer_trace`) whose number of step lines :func:`early_lines` draws.
-    ``early_share = 0`` gives exactly the verbose traces of earlier versions (same draws).
+    (:func:`early_answer_trace`) whose number of step lines :func:`early_lines` draws, and, on
+    a veiled problem, with probability `guess_share` the guess (:func:`guess_trace`). Every
+    reasoning trace answers the visible computation (:meth:`Problem.answer`), the best answer
+    the prompt allows, not a veiled record's gold. ``early_share = guess_share = 0`` gives
+    exactly the verbose traces of earlier versions (same draws).
     """
     if n_traces < 1:
         raise ValueError(f"n_traces must be >= 1, got {n_traces}")
     if not 0.0 <= early_share <= 1.0:
         raise ValueError(f"early_share must be in [0, 1], got {early_share}")
+    if not 0.0 <= guess_share <= 1.0:
+        raise ValueError(f"guess_share must be in [0, 1], got {guess_share}")
     rng = random.Random(f"hmpo-sft-traces-{seed}")
     # a separate stream for the style draw, so the verbose traces do not depend on early_share
     style_rng = random.Random(f"hmpo-sft-styles-{seed}")
+    guess_rng = random.Random(f"hmpo-sft-guesses-{seed}")
     out = []
     for rec in records:
         p = parse_prompt(rec["prompt"])
         for _ in range(n_traces):
             verbose = verbose_trace(p, rng, max_rechecks)
-            if early_share > 0 and style_rng.random() < early_share:
+            if guess_share > 0 and p.veiled and guess_rng.random() < guess_share:
+                out.append((rec["prompt"], guess_trace()))
+            elif early_share > 0 and style_rng.random() < early_share:
                 out.append((rec["prompt"],
                             early_answer_trace(p, early_lines(style_rng, p.n_steps))))
             else:
