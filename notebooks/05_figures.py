@@ -80,6 +80,15 @@ if (results_dir() / "predictions.md").exists():
     display(Markdown((results_dir() / "predictions.md").read_text()))
 
 # %% [markdown]
+# ## Veiled problems
+# Where a guess pays (a hidden factor makes the answer 0 with probability q): does each
+# method keep reasoning or guess? (`hmpo.analysis.veiled`)
+
+# %%
+if (results_dir() / "veiled.md").exists():
+    display(Markdown((results_dir() / "veiled.md").read_text()))
+
+# %% [markdown]
 # ## Figures
 
 # %%

@@ -27,6 +27,8 @@ and writes::
                                 inconclusive / untestable here, with the rule, the numbers,
                                 the smallest detectable difference and the floor flag
     results/figures/pareto.csv  the Pareto plot's data series (for ``dvc plots``)
+    results/veiled.{md,csv}     each model on the main set's veiled and plain problems
+                                (:mod:`hmpo.analysis.veiled`)
 
 Statistics are :mod:`hmpo.analysis.stats`: every comparison is paired by problem (the same
 problems for every model), with the seed-t interval over the evaluation problems and the
@@ -59,7 +61,7 @@ import pandas as pd
 import yaml
 
 from hmpo import config, paths
-from hmpo.analysis import stats
+from hmpo.analysis import stats, veiled
 from hmpo.analysis.claims import (
     COST_COMPRESSIONS,
     DISCLOSURES_PATH,
@@ -80,6 +82,7 @@ from hmpo.evaluation.evaluate import (
 )
 from hmpo.io import dumps_json, write_text_atomic
 from hmpo.paths import BASE, BASE_MODELS
+from hmpo.task.synthetic import is_veiled
 from hmpo.training.train_log import load_train_log
 
 MAIN_SET = "synthetic_eval"
@@ -792,6 +795,32 @@ def load_budgets(cfg: Config, results_dir: str | Path | None = None) -> dict[str
     return out
 
 
+def write_veiled(cfg: Config, models: Sequence[str], mats: Mapping[str, Any] | None,
+                 results_dir: Path, seeds: Sequence[int], bases: Sequence[int], *,
+                 n_boot: int = N_BOOT) -> pd.DataFrame:
+    """``results/veiled.{md,csv}`` (:mod:`hmpo.analysis.veiled`): each model on the main
+    set's veiled and plain problems. The main set's prompts come from its data file
+    (``data/processed/<set>.jsonl``); without it, or without veiled problems, the files say so
+    (an empty table)."""
+    main = main_set(list(cfg.evaluate.sets))
+    data = paths.data_file(main)
+    df = pd.DataFrame(columns=veiled.COLUMNS)
+    if mats is not None and data.is_file():
+        prompts = veiled.set_prompts(data)
+        if any(is_veiled(p) for p in prompts.values()):
+
+            def load(m: str) -> list[list[dict[str, Any]]]:
+                return [load_samples(eval_paths(run_dir(results_dir, "evaluate", m, s), main)[1])
+                        for s in model_runs(m, seeds, bases)]
+
+            df = veiled.veiled_table(models, mats, prompts, load, compare=compare,
+                                     n_boot=n_boot, seed=cfg.seed)
+    write_text_atomic(results_dir / "veiled.csv", df.to_csv(index=False))
+    write_text_atomic(results_dir / "veiled.md",
+                      veiled.veiled_markdown(df, q=cfg.data.synthetic.veil_zero_prob))
+    return df
+
+
 def load_disclosures(path: str | Path = DISCLOSURES_FILE) -> list[dict[str, Any]]:
     """The record of changes made after seeing results (``docs/disclosures.yaml``), checked by
     :func:`hmpo.analysis.claims.validate_disclosures`; ValueError naming the file, the entry and
@@ -890,6 +919,8 @@ def write_report(cfg: Config, results_dir: str | Path | None = None, *,
         by_k = predictions_by_difficulty(predictions, observed)
         write_text_atomic(results_dir / "predictions.csv", frame.to_csv(index=False))
         write_text_atomic(results_dir / "predictions.md", predictions_markdown(frame, by_k))
+    write_veiled(cfg, models, matrices.get(summary["main_set"]), results_dir, seeds, bases,
+                 n_boot=n_boot)
     main = table[table["set"] == summary["main_set"]]
     pareto = main[["method", "accuracy", "mean_tokens", "compression"]]
     write_text_atomic(results_dir / "figures" / "pareto.csv", pareto.to_csv(index=False))
