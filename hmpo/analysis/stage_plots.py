@@ -148,7 +148,7 @@ def plot_difficulty_lengths(by_difficulty: dict, set_name: str = ""):
     ax_acc.set_ylim(0, 100)
     for ax, label in ((ax_tok, "mean response tokens"), (ax_acc, "accuracy (%)")):
         ax.set_xticks(range(len(levels)), levels)
-        ax.set_xlabel("difficulty (operations)")
+        ax.set_xlabel("difficulty (operations; ? = veiled)")
         ax.set_ylabel(label)
     ax_tok.set_title(f"Length per difficulty {set_name}".strip(), fontsize=10)
     ax_acc.set_title(f"Accuracy per difficulty {set_name}".strip(), fontsize=10)
@@ -158,7 +158,12 @@ def plot_difficulty_lengths(by_difficulty: dict, set_name: str = ""):
 
 #: Colours of the synthetic task's trace styles (hmpo.task.synthetic.STYLES).
 STYLE_COLORS = {"verbose": "tab:blue", "minimal": "tab:green", "early": "tab:red",
-                "malformed": "tab:gray"}
+                "guess": "tab:orange", "malformed": "tab:gray"}
+
+
+def _level_order(key: str) -> tuple[float, bool]:
+    """Sort key of a style-table level: ``"3"`` then the veiled ``"3?"`` (a cell of its own)."""
+    return float(key.rstrip("?")), key.endswith("?")
 
 
 def plot_styles(styles: dict):
@@ -166,11 +171,12 @@ def plot_styles(styles: dict):
 
     ``styles`` is ``metrics["eval"]["styles"]`` of the base_model stage
     (hmpo.models.sft.style_table: ``{"<k>": {style: {"share", "accuracy", "mean_tokens", "n"}}}``,
-    plus a pooled ``"all"`` entry, which is left out). Left: stacked shares; right: accuracy
+    plus a pooled ``"all"`` entry, which is left out; veiled problems' levels are ``"<k>?"``).
+    Left: stacked shares; right: accuracy
     per style (marker size ~ number of samples), the accuracy-length trade-off below the
     reliable trace at a glance.
     """
-    levels = sorted((k for k in styles if k != "all"), key=lambda k: float(k))
+    levels = sorted((k for k in styles if k != "all"), key=_level_order)
     if not levels:
         raise ValueError("styles has no difficulty level")
     present = [st for st in STYLE_COLORS if any(st in styles[k] for k in levels)]
@@ -192,7 +198,7 @@ def plot_styles(styles: dict):
     ax_acc.axhline(10, color="k", lw=0.8, ls=":", label="chance (10%)")
     for ax, label in ((ax_share, "share of samples (%)"), (ax_acc, "accuracy (%)")):
         ax.set_xticks(xs, levels)
-        ax.set_xlabel("difficulty (operations)")
+        ax.set_xlabel("difficulty (operations; ? = veiled)")
         ax.set_ylabel(label)
         ax.set_ylim(0, 102)
     ax_share.set_title("Trace style of sampled responses", fontsize=10)
