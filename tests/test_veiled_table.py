@@ -7,6 +7,7 @@ import pytest
 
 from hmpo.analysis import veiled
 from hmpo.analysis.report import compare
+from hmpo.evaluation.evaluate import problem_table
 from hmpo.task import synthetic as S
 
 V = S.Problem(0, 1, (2,), veiled=True)   # visible answer 3
@@ -31,9 +32,21 @@ def guesser():  # guesses on veiled problems (one of two right), reasons on plai
             sample("p1", S.minimal_trace(P), True), sample("p2", S.minimal_trace(P), False)]
 
 
+def matrices(samples, ids=None):
+    """The set's per-problem matrices as hmpo.analysis.report.problem_matrices builds them
+    (hmpo.evaluation.evaluate.problem_table per run, columns in sorted id order)."""
+    ids = sorted(PROMPTS) if ids is None else ids
+    out = {"ids": ids}
+    for m, runs in samples.items():
+        tables = [{r["id"]: r for r in problem_table(run)} for run in runs]
+        out[m] = {"accuracy": np.array([[t[i]["accuracy"] for i in ids] for t in tables]),
+                  "tokens": np.array([[t[i]["mean_tokens"] for i in ids] for t in tables])}
+    return out
+
+
 def test_rows_known_values():
-    rows = {r["model"]: r for r in veiled.veiled_rows(
-        {"hmpo": [reasoner(), reasoner()], "ungated": [guesser()]}, PROMPTS)}
+    samples = {"hmpo": [reasoner(), reasoner()], "ungated": [guesser()]}
+    rows = {r["model"]: r for r in veiled.veiled_rows(matrices(samples), PROMPTS, samples)}
     h, u = rows["hmpo"], rows["ungated"]
     assert (h["n_veiled"], h["n_plain"]) == (2, 2)
     assert h["veiled_accuracy"] == 0.5 and h["plain_accuracy"] == 1.0
@@ -41,9 +54,11 @@ def test_rows_known_values():
     assert u["guess_share"] == 1.0 and u["veiled_tokens"] == 4.0
     assert u["veiled_accuracy"] == 0.5 and u["plain_accuracy"] == 0.5
     # no veiled problem in the set: no rows
-    assert veiled.veiled_rows({"hmpo": [reasoner()]}, {"p1": P.prompt()}) == []
+    plain = {i: P.prompt() for i in PROMPTS}
+    one = {"hmpo": [reasoner()]}
+    assert veiled.veiled_rows(matrices(one), plain, one) == []
     with pytest.raises(ValueError, match="does not have"):
-        veiled.veiled_rows({"hmpo": [reasoner()]}, {"v1": V.prompt()})
+        veiled.veiled_rows(matrices(one, ["v1"]), {"v1": V.prompt()}, one)
 
 
 def test_table_pairs_hmpo_with_each_model_on_the_veiled_columns_only():

@@ -82,7 +82,6 @@ from hmpo.evaluation.evaluate import (
 )
 from hmpo.io import dumps_json, write_text_atomic
 from hmpo.paths import BASE, BASE_MODELS
-from hmpo.task.synthetic import is_veiled
 from hmpo.training.train_log import load_train_log
 
 MAIN_SET = "synthetic_eval"
@@ -806,15 +805,13 @@ def write_veiled(cfg: Config, models: Sequence[str], mats: Mapping[str, Any] | N
     data = paths.data_file(main)
     df = pd.DataFrame(columns=veiled.COLUMNS)
     if mats is not None and data.is_file():
-        prompts = veiled.set_prompts(data)
-        if any(is_veiled(p) for p in prompts.values()):
 
-            def load(m: str) -> list[list[dict[str, Any]]]:
-                return [load_samples(eval_paths(run_dir(results_dir, "evaluate", m, s), main)[1])
-                        for s in model_runs(m, seeds, bases)]
+        def load(m: str) -> list[list[dict[str, Any]]]:
+            return [load_samples(eval_paths(run_dir(results_dir, "evaluate", m, s), main)[1])
+                    for s in model_runs(m, seeds, bases)]
 
-            df = veiled.veiled_table(models, mats, prompts, load, compare=compare,
-                                     n_boot=n_boot, seed=cfg.seed)
+        df = veiled.veiled_table(models, mats, veiled.set_prompts(data), load, compare=compare,
+                                 n_boot=n_boot, seed=cfg.seed)
     write_text_atomic(results_dir / "veiled.csv", df.to_csv(index=False))
     write_text_atomic(results_dir / "veiled.md",
                       veiled.veiled_markdown(df, q=cfg.data.synthetic.veil_zero_prob))

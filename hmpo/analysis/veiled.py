@@ -14,8 +14,8 @@ observables that prediction is about, per model, over its runs on the main set:
 - ``hmpo_minus_veiled``: acc(hmpo) − acc(model) on the veiled problems only, paired by problem
   with the seed-t interval (:func:`hmpo.analysis.report.compare` on the veiled columns).
 
-:func:`veiled_rows` is pure; :func:`veiled_table` reads the runs' samples and the set's
-prompts; the report writes ``results/veiled.{md,csv}``.
+:func:`veiled_rows` is pure; :func:`veiled_table` reads the runs' samples (for the guess
+share) and the set's prompts; the report writes ``results/veiled.{md,csv}``.
 """
 
 from __future__ import annotations
@@ -34,49 +34,42 @@ COLUMNS = ["model", "n_veiled", "n_plain", "veiled_accuracy", "plain_accuracy",
            "hmpo_minus_veiled_low", "hmpo_minus_veiled_high"]
 
 
-def veiled_rows(samples: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
-                prompts: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Per model (``samples``: model -> its runs, each a list of sample rows with ``id``,
-    ``completion``, ``n_tokens`` and ``correct``; ``prompts``: problem id -> prompt) the
-    across-run means of the table's columns (module docstring) except the paired difference.
-    A problem's accuracy and tokens are the means over its samples; a subset's, the mean over
-    its problems; a model's, the mean over its runs. Empty list if no problem is veiled."""
-    veiled = {i for i, p in prompts.items() if is_veiled(p)}
-    if not veiled:
+def veiled_rows(mats: Mapping[str, Any], prompts: Mapping[str, str],
+                samples: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]
+                ) -> list[dict[str, Any]]:
+    """Per model of ``samples`` the across-run means of the table's columns (module
+    docstring) except the paired difference. Accuracy and tokens come from ``mats`` (the
+    set's per-problem means, :func:`hmpo.analysis.report.problem_matrices`: a subset's value
+    is the mean over its problems, a model's the mean over its runs); the guess share from
+    ``samples`` (model -> its runs, each a list of sample rows with ``id`` and
+    ``completion``), the only column that needs the completions' text. ``prompts``: problem
+    id -> prompt. Empty list if no problem is veiled."""
+    ids = list(mats["ids"])
+    cols = np.array([is_veiled(prompts[i]) for i in ids], dtype=bool)
+    if not cols.any():
         return []
     rows = []
     for model, runs in samples.items():
-        per_run: dict[str, list[float]] = {k: [] for k in COLUMNS[3:8]}
-        n_v = n_p = 0
+        row: dict[str, Any] = {"model": model, "n_veiled": int(cols.sum()),
+                               "n_plain": int((~cols).sum())}
+        for key in ("accuracy", "tokens"):
+            values = np.asarray(mats[model][key], dtype=float)
+            row[f"veiled_{key}"] = float(values[:, cols].mean(axis=1).mean())
+            row[f"plain_{key}"] = (float(values[:, ~cols].mean(axis=1).mean())
+                                   if (~cols).any() else float("nan"))
+        shares = []
         for run in runs:
-            by_problem: dict[str, list[Mapping[str, Any]]] = {}
-            for s in run:
-                if s["id"] not in prompts:
-                    raise ValueError(f"{model}: sample of problem {s['id']!r}, which the set "
+            guesses = []
+            for smp in run:
+                if smp["id"] not in prompts:
+                    raise ValueError(f"{model}: sample of problem {smp['id']!r}, which the set "
                                      "does not have")
-                by_problem.setdefault(s["id"], []).append(s)
-            v = [rows_ for i, rows_ in by_problem.items() if i in veiled]
-            p = [rows_ for i, rows_ in by_problem.items() if i not in veiled]
-            n_v, n_p = len(v), len(p)
-            for key, group, field in (("veiled_accuracy", v, "correct"),
-                                      ("plain_accuracy", p, "correct"),
-                                      ("veiled_tokens", v, "n_tokens"),
-                                      ("plain_tokens", p, "n_tokens")):
-                per_run[key].append(_mean_of_means(group, field))
-            guesses = [trace_style(prompts[s["id"]], s["completion"]) == "guess"
-                       for g in v for s in g]
-            per_run["guess_share"].append(float(np.mean(guesses)) if guesses else float("nan"))
-        row: dict[str, Any] = {"model": model, "n_veiled": n_v, "n_plain": n_p}
-        for key, values in per_run.items():
-            row[key] = float(np.mean(values)) if values else float("nan")
+                if is_veiled(prompts[smp["id"]]):
+                    guesses.append(trace_style(prompts[smp["id"]], smp["completion"]) == "guess")
+            shares.append(float(np.mean(guesses)) if guesses else float("nan"))
+        row["guess_share"] = float(np.mean(shares)) if shares else float("nan")
         rows.append(row)
     return rows
-
-
-def _mean_of_means(groups: Sequence[Sequence[Mapping[str, Any]]], field: str) -> float:
-    if not groups:
-        return float("nan")
-    return float(np.mean([np.mean([float(s[field]) for s in g]) for g in groups]))
 
 
 def veiled_table(models: Sequence[str], mats: Mapping[str, Any], prompts: Mapping[str, str],
@@ -88,12 +81,13 @@ def veiled_table(models: Sequence[str], mats: Mapping[str, Any], prompts: Mappin
     ``mats``: the set's paired matrices (:func:`hmpo.analysis.report.problem_matrices`),
     restricted here to the veiled problems' columns for ``compare`` (the report's
     :func:`~hmpo.analysis.report.compare`, called with ``compare_kw``) of ``reference``
-    against each other model; ``load(model)``: that model's runs' sample rows."""
-    rows = veiled_rows({m: load(m) for m in models}, prompts)
-    if not rows:
-        return pd.DataFrame(columns=COLUMNS)
+    against each other model; ``load(model)``: that model's runs' sample rows, read only
+    when the set has veiled problems."""
     ids = list(mats["ids"])
-    cols = np.array([is_veiled(prompts[i]) for i in ids])
+    cols = np.array([is_veiled(prompts[i]) for i in ids], dtype=bool)
+    if not cols.any():
+        return pd.DataFrame(columns=COLUMNS)
+    rows = veiled_rows(mats, prompts, {m: load(m) for m in models})
     sub: dict[str, Any] = {"ids": [i for i, c in zip(ids, cols, strict=True) if c]}
     for m in models:
         sub[m] = {"accuracy": mats[m]["accuracy"][:, cols],
