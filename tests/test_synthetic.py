@@ -338,6 +338,20 @@ def test_veiled_prompt_round_trips_and_the_guess_is_its_own_style():
         S.parse_prompt("Q: x? x? o4+5 e5 s3=4")
 
 
+def test_cell_keys_round_trip_and_sort_plain_before_veiled():
+    import numpy as np
+    for k in range(1, S.MAX_STEPS + 1):
+        for veiled in (False, True):
+            assert S.parse_cell(S.cell_key(k, veiled)) == (k, veiled)
+    assert S.cell_key(3) == "3" and S.cell_key(3, True) == "3?"
+    assert S.parse_cell(3) == S.parse_cell(np.int64(3)) == S.parse_cell(" 3 ") == (3, False)
+    assert sorted(["10", "2?", "2", "1?", "1"], key=S.parse_cell) == [
+        "1", "1?", "2", "2?", "10"]
+    for bad in ("all", "3x", "?", "-1", True, 2.5):
+        with pytest.raises(ValueError, match="not a difficulty cell"):
+            S.parse_cell(bad)
+
+
 def test_veil_token_is_last_in_the_vocabulary_and_tokenises():
     from hmpo.models.model import build_tokenizer
     assert S.VOCAB[-1] == S.VEIL and S.VOCAB.count(S.VEIL) == 1

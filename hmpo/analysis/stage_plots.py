@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hmpo.paths import BASE, SFT
+from hmpo.task.synthetic import parse_cell
 
 
 def _figure(ncols: int = 1, size: tuple[float, float] = (5.5, 4.0)):
@@ -161,11 +162,6 @@ STYLE_COLORS = {"verbose": "tab:blue", "minimal": "tab:green", "early": "tab:red
                 "guess": "tab:orange", "malformed": "tab:gray"}
 
 
-def _level_order(key: str) -> tuple[float, bool]:
-    """Sort key of a style-table level: ``"3"`` then the veiled ``"3?"`` (a cell of its own)."""
-    return float(key.rstrip("?")), key.endswith("?")
-
-
 def plot_styles(styles: dict):
     """The base model's trace styles per difficulty: share of samples and accuracy.
 
@@ -176,7 +172,7 @@ def plot_styles(styles: dict):
     per style (marker size ~ number of samples), the accuracy-length trade-off below the
     reliable trace at a glance.
     """
-    levels = sorted((k for k in styles if k != "all"), key=_level_order)
+    levels = sorted((k for k in styles if k != "all"), key=parse_cell)
     if not levels:
         raise ValueError("styles has no difficulty level")
     present = [st for st in STYLE_COLORS if any(st in styles[k] for k in levels)]

@@ -102,11 +102,11 @@ from hmpo import paths
 from hmpo.config import Config, MethodConfig
 from hmpo.io import dumps_json, write_text_atomic
 from hmpo.task.data import read_records
-from hmpo.task.synthetic import minimal_trace_tokens, parse_prompt
+from hmpo.task.synthetic import cell_key, minimal_trace_tokens, parse_cell, parse_prompt
 from hmpo.training.rewards import get_reward
 
 __all__ = [
-    "CHANCE", "GUESS_TOKENS", "TOLERANCE", "Rung", "Walk", "cell_key", "parse_cell", "ladder",
+    "CHANCE", "GUESS_TOKENS", "TOLERANCE", "Rung", "Walk", "ladder",
     "expected_rewards", "endpoint",
     "method_reward", "predict", "check", "write_predictions", "predictions_vs_outcomes",
     "predictions_by_difficulty",
@@ -189,24 +189,6 @@ def _table_parts(table: Mapping) -> tuple[dict[int, Mapping], dict[int, float]]:
     if not t:
         raise ValueError("early_answer_by_absorbed has no numbered entries")
     return styles, t
-
-
-def cell_key(k: int, veiled: bool = False) -> str:
-    """The style table's key of the ``k``-step problems, plain (``"3"``) or veiled
-    (``"3?"``, :mod:`hmpo.task.synthetic`'s veiled problems)."""
-    return f"{int(k)}?" if veiled else str(int(k))
-
-
-def parse_cell(key: Any) -> tuple[int, bool]:
-    """``(k, veiled)`` of a cell key (:func:`cell_key`; an int is a plain cell)."""
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return int(key), False
-    text = str(key).strip()
-    veiled = text.endswith("?")
-    digits = text[:-1] if veiled else text
-    if not digits.isdigit():
-        raise ValueError(f"not a difficulty cell: {key!r} (want k or 'k?')")
-    return int(digits), veiled
 
 
 def _full_accuracy(cells: Mapping) -> float | None:

@@ -213,13 +213,13 @@ def measure(model: torch.nn.Module, tokenizer: Any, records: list[dict], *, n_sa
     groups = sample(model, tokenizer, prompts, n=n_samples, max_new_tokens=max_new_tokens,
                     temperature=temperature, seed=seed, batch_size=batch_size, progress=progress)
     by_diff: dict[int, list[bool]] = defaultdict(list)
-    by_style: dict[tuple[int | str, str], list[tuple[bool, int]]] = defaultdict(list)
+    by_style: dict[tuple[str, str], list[tuple[bool, int]]] = defaultdict(list)
     correct, lengths, minimal, cvs, finished = [], [], [], [], []
     steps_ok = steps_tried = 0
     for rec, group in zip(records, groups, strict=True):
         problem = synthetic.parse_prompt(rec["prompt"])
         k = problem.n_steps
-        cell: int | str = f"{k}?" if problem.veiled else k  # hmpo.analysis.theory.cell_key
+        cell = synthetic.cell_key(k, problem.veiled)
         ls = [c.n_tokens for c in group]
         for c in group:
             # the verdict of training and evaluation: a sample cut at max_new_tokens is wrong
@@ -256,11 +256,11 @@ def measure(model: torch.nn.Module, tokenizer: Any, records: list[dict], *, n_sa
     }
 
 
-def style_table(by_style: dict[tuple[int | str, str], list[tuple[bool, int]]]) -> dict[str, Any]:
+def style_table(by_style: dict[tuple[str, str], list[tuple[bool, int]]]) -> dict[str, Any]:
     """Per difficulty and per trace style: share of samples, accuracy, mean tokens.
 
-    `by_style` maps (difficulty, style) to the (correct, n_tokens) of its samples; the
-    difficulty of veiled problems is ``"<k>?"`` (a cell of its own). Returns
+    `by_style` maps (cell, style) to the (correct, n_tokens) of its samples; the cell is the
+    difficulty, ``"<k>?"`` for veiled problems (:func:`hmpo.task.synthetic.cell_key`). Returns
     ``{"<k>": {"<style>": {"share", "accuracy", "mean_tokens", "n"}}, "all": {...}}``; "all"
     pools the difficulties.
     """
@@ -276,9 +276,9 @@ def style_table(by_style: dict[tuple[int | str, str], list[tuple[bool, int]]]) -
                 "accuracy": float(np.mean([ok for ok, _ in rows])),
                 "mean_tokens": float(np.mean([n for _, n in rows]))}
 
-    def order(item: tuple[tuple[int | str, str], Any]) -> tuple[int, bool, str]:
+    def order(item: tuple[tuple[str, str], Any]) -> tuple[int, bool, str]:
         (k, style), _ = item
-        return int(str(k).rstrip("?")), str(k).endswith("?"), style
+        return (*synthetic.parse_cell(k), style)
 
     for (k, style), rows in sorted(by_style.items(), key=order):
         out.setdefault(str(k), {})[style] = cell(rows, totals[str(k)])

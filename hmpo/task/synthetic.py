@@ -78,6 +78,7 @@ Run ``python -m hmpo.task.synthetic`` to print an example problem with its trace
 
 from __future__ import annotations
 
+import numbers
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -329,6 +330,30 @@ def veiled_gold(p: Problem, factor: int) -> int:
     if factor not in (0, 1):
         raise ValueError(f"factor must be 0 or 1, got {factor!r}")
     return p.answer * factor
+
+
+def cell_key(n_steps: int, veiled: bool = False) -> str:
+    """The difficulty cell of a problem in per-difficulty tables (the style table, theory's
+    predictions): ``"3"`` for a plain 3-step problem, ``"3?"`` for a veiled one (a cell of its
+    own: its reasoning and its guess are right with other probabilities)."""
+    return f"{int(n_steps)}?" if veiled else str(int(n_steps))
+
+
+def parse_cell(key: object) -> tuple[int, bool]:
+    """``(n_steps, veiled)`` of a cell key (:func:`cell_key`; an int is a plain cell). Also the
+    cells' sort key: by difficulty, each plain cell before its veiled one.
+
+    >>> parse_cell("3?"), parse_cell("3"), parse_cell(3)
+    ((3, True), (3, False), (3, False))
+    """
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        return int(key), False
+    text = str(key).strip()
+    veiled = text.endswith("?")
+    digits = text[:-1] if veiled else text
+    if not digits.isdigit():
+        raise ValueError(f"not a difficulty cell: {key!r} (want k or 'k?')")
+    return int(digits), veiled
 
 
 #: Trace styles (hmpo.task.synthetic.trace_style): the two full ones reason through every step.
