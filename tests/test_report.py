@@ -353,6 +353,34 @@ def test_comparisons_table_every_model_vs_hmpo():
     assert "## synthetic_eval" in md and "| kimi " in md and "yes" in md
 
 
+def test_comparisons_floor_flag_is_the_paired_equivalence_not_overlapping_model_cis():
+    # three base seeds whose levels differ by 30 points (the models' own CIs overlap widely),
+    # each model's run paired with the others by base seed, and a model 5 points and 2 tokens
+    # below hmpo on every seed: paired, the difference is exact, so no floor (the unpaired
+    # overlap flag said "yes" here); a model within 0.5 pt and 0.1 token of hmpo on every seed
+    # (margins 0.7 pt and 1% of the base's 20 tokens) is one
+    rng = np.random.default_rng(3)
+    level = np.array([[0.4], [0.6], [0.7]]) + 0.02 * rng.standard_normal((3, 40))
+    tok = np.array([[10.0], [14.0], [18.0]]) + np.zeros((3, 40))
+    g = [0, 1, 2]
+
+    def run(acc, tokens):
+        return {"accuracy": acc, "tokens": tokens, "groups": g}
+
+    m = _mats(base=run(level, tok + 10.0), hmpo=run(level, tok),
+              worse=run(level - 0.05, tok - 2.0),
+              same=run(level + 0.005 * rng.uniform(-1, 1, (3, 40)), tok + 0.1))
+    df = comparisons_table(m, ["base", "hmpo", "worse", "same"], n_boot=200).set_index("method")
+    assert df.loc["worse", "delta_acc_ci_high"] == pytest.approx(-5.0)
+    assert not df.loc["worse", "same_value"] and df.loc["same", "same_value"]
+    # the two models' own intervals overlap in accuracy and tokens: the old flag said "floor"
+    from hmpo.analysis.stats import model_mean
+    ci = {k: [model_mean(m["synthetic_eval"][x][k], groups=g).ci for x in ("hmpo", "worse")]
+          for k in ("accuracy", "tokens")}
+    assert all(max(a[0], b[0]) <= min(a[1], b[1]) for a, b in ci.values())
+    assert "shown equivalent" in comparisons_markdown(df.reset_index())
+
+
 def test_comparisons_pair_each_long_run_with_the_hmpo_run_of_its_length():
     from hmpo.analysis.report import references
     from hmpo.config import MethodConfig, load_config

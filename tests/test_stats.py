@@ -16,7 +16,6 @@ from hmpo.analysis.stats import (
     bootstrap_means,
     column_means,
     combine_levels,
-    common_value,
     design_mdd,
     frontier_gap,
     frontier_value,
@@ -196,13 +195,6 @@ def test_combinations():
     assert verdict_any([R, C]) == U and verdict_any([U, U]) == U
 
 
-def test_common_value_floor_flag():
-    assert common_value([[16.0, 16.3], [16.1, 16.4], [15.9, 16.1]])
-    assert not common_value([[16.0, 16.3], [16.31, 16.4]])
-    assert common_value([[1.0, 1.0], [1.0, 1.0]])
-
-
-# --------------------------------------------------------------------------- frontier
 def test_frontier_interpolates_and_stays_flat_outside():
     xs, ys = [30.0, 10.0, 20.0], [0.8, 0.5, 0.7]  # unsorted on purpose
     assert frontier_value(25.0, xs, ys) == pytest.approx(0.75)

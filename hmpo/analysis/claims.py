@@ -175,13 +175,15 @@ def _untestable(summary: Mapping[str, Any], s: str, missing: str | None) -> str 
     return NO_SIGNAL.format(s=s) if _base_unsolved(summary, s) else None
 
 
-def length_margin(summary: Mapping[str, Any], mats: Mapping[str, Any] | None, s: str) -> float:
+def length_margin(summary: Mapping[str, Any] | None, mats: Mapping[str, Any] | None,
+                  s: str) -> float:
     """The token margin of the length equivalence tests on set ``s``: :data:`LENGTH_TOL` x the
-    base model's mean tokens (from the matrices, else the summary; hmpo's without a base)."""
+    base model's mean tokens (from the matrices, else the summary; hmpo's without a base;
+    0.0 without either)."""
     for source in ((mats or {}).get(BASE), (mats or {}).get(REFERENCE)):
         if source is not None:
             return LENGTH_TOL * float(np.mean(source["tokens"]))
-    b = summary["methods"].get(BASE, {}).get("sets", {}).get(s)
+    b = (summary or {}).get("methods", {}).get(BASE, {}).get("sets", {}).get(s)
     return LENGTH_TOL * float(b["mean_tokens"]) if b else 0.0
 
 
@@ -202,10 +204,21 @@ def _equivalence(da: stats.Estimate, dt: stats.Estimate, tol: float, tok_margin:
             "tokens_margin": tok_margin}
 
 
+def _both_equivalent(eq: Mapping[str, Any]) -> bool:
+    """An :func:`_equivalence` result equivalent in accuracy and in tokens."""
+    return eq["accuracy"] == eq["tokens"] == stats.EQUIVALENT
+
+
+def floor_flag(da: stats.Estimate, dt: stats.Estimate, tol: float, tok_margin: float) -> bool:
+    """The floor flag of one comparison: equivalent in accuracy (within ``tol``) and in tokens
+    (within ``tok_margin``), paired TOST (:func:`_equivalence`)."""
+    return _both_equivalent(_equivalence(da, dt, tol, tok_margin))
+
+
 def _floor(rows: Sequence[Mapping[str, Any]]) -> bool:
-    """The floor flag: every comparison equivalent in accuracy and in tokens (paired TOST)."""
-    return bool(rows) and all(r["equivalence"]["accuracy"] == stats.EQUIVALENT
-                              and r["equivalence"]["tokens"] == stats.EQUIVALENT for r in rows)
+    """The floor flag of a claim row: every comparison equivalent in accuracy and in tokens
+    (paired TOST)."""
+    return bool(rows) and all(_both_equivalent(r["equivalence"]) for r in rows)
 
 
 def _power_words(power: float) -> str:
@@ -310,7 +323,7 @@ def compression_claim(summary: Mapping[str, Any], matrices: Mapping[str, Any], c
                   power=d["power"]),
     ]
     eq = _equivalence(dacc, dtok, tol, LENGTH_TOL * tb)
-    floor = eq["accuracy"] == eq["tokens"] == stats.EQUIVALENT
+    floor = _both_equivalent(eq)
     return _row(cid, claim, rule, d["verdict"], metric,
                 {"compression": _est(comp), "delta_accuracy": _est(dacc),
                  "delta_tokens": _est(dtok), "verdict_compression": v_comp,

@@ -22,7 +22,8 @@ and writes::
                                 the measured seconds (TIMING_FIELDS), which differ between reruns
     results/costs.json          training cost per method (means and per seed)
     results/results_table.{md,csv,tex}   across-seed means, combined CIs, seed sd
-    results/comparisons.{md,csv}         every model vs hmpo: paired differences with CIs
+    results/comparisons.{md,csv}         every model vs hmpo: paired differences with CIs, MDDs
+                                and the floor flag (paired equivalence, as in claims.md)
     results/claims.{md,json}    one row per paper claim: reproduced / contradicted /
                                 inconclusive / untestable here, with the rule, the numbers,
                                 the smallest detectable difference and the floor flag
@@ -65,11 +66,15 @@ from hmpo.analysis import stats, veiled
 from hmpo.analysis.claims import (
     COST_COMPRESSIONS,
     DISCLOSURES_PATH,
+    LENGTH_TOL,
     N_BOOT,
+    NEGLIGIBLE_LOSS,
     REFERENCE,
     SMOOTH_STEPS,
     claims_markdown,
     evaluate_claims,
+    floor_flag,
+    length_margin,
     validate_disclosures,
 )
 from hmpo.analysis.stats import round_floats
@@ -446,17 +451,17 @@ def compare(mats: Mapping[str, Any], a: str, b: str, *, n_boot: int = N_BOOT,
     """Paired differences ``a - b`` on one set (``mats`` = :func:`problem_matrices`'s set).
 
     Returns ``{"accuracy": Estimate, "tokens": Estimate, "same_value": bool}``; ``same_value``
-    is the floor flag: the two models' own CIs overlap in accuracy *and* tokens.
+    is the floor flag of :mod:`hmpo.analysis.claims` (:func:`~hmpo.analysis.claims.floor_flag`):
+    the paired differences equivalent (TOST on their 95% intervals) within the negligible
+    accuracy loss and :data:`~hmpo.analysis.claims.LENGTH_TOL` of the base model's length.
     """
-    out: dict[str, Any] = {}
-    ci: dict[str, list[list[float]]] = {}
-    for key in ("accuracy", "tokens"):
-        out[key] = stats.paired_difference(mats[a][key], mats[b][key], n_boot=n_boot, seed=seed,
-                                           groups_a=mats[a].get("groups"),
-                                           groups_b=mats[b].get("groups"))
-        ci[key] = [stats.model_mean(mats[m][key], n_boot=n_boot, seed=seed,
-                                    groups=mats[m].get("groups")).ci for m in (a, b)]
-    out["same_value"] = all(stats.common_value(v) for v in ci.values())
+    out: dict[str, Any] = {
+        key: stats.paired_difference(mats[a][key], mats[b][key], n_boot=n_boot, seed=seed,
+                                     groups_a=mats[a].get("groups"),
+                                     groups_b=mats[b].get("groups"))
+        for key in ("accuracy", "tokens")}
+    margin = length_margin(None, mats, "") or LENGTH_TOL * float(np.mean(mats[b]["tokens"]))
+    out["same_value"] = floor_flag(out["accuracy"], out["tokens"], NEGLIGIBLE_LOSS, margin)
     return out
 
 
@@ -513,9 +518,10 @@ def comparisons_markdown(df: pd.DataFrame) -> str:
              "training seeds (hmpo.analysis.stats.seed_t_interval: t quantiles on the "
              "interval's effective df, 4.30 x SE where 3 seeds dominate); MDD = the smallest "
              "true difference the design detects with 80% power at 5% ((t_0.975 + t_0.80) x "
-             "SE on the same df: 2.80 x SE at many df, 5.36 x SE at 2); *floor* = both models "
-             "at the same value within their own CIs, in accuracy and tokens; *seeds* = the "
-             "seed spread dominates the interval and needs at least that many seeds.\n"]
+             "SE on the same df: 2.80 x SE at many df, 5.36 x SE at 2); *floor* = the two "
+             "models shown equivalent, as in claims.md: both paired 95% intervals within the "
+             "margins, 0.7 pt of accuracy and 1% of the base model's length (TOST); *seeds* = "
+             "the seed spread dominates the interval and needs at least that many seeds.\n"]
     for (s, ref), rows in df.groupby(["set", "reference"], sort=False):
         r = rows.reset_index(drop=True)
         t = pd.DataFrame({

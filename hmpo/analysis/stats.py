@@ -758,19 +758,6 @@ def _ci(ci: Sequence[float]) -> tuple[float, float]:
     return low, high
 
 
-def common_value(cis: Sequence[Sequence[float]]) -> bool:
-    """Whether some value lies inside every interval (all models "at the same value within
-    their CIs": the floor flag of a claim row).
-
-    >>> common_value([[15.8, 16.4], [16.0, 16.6], [16.2, 16.3]]), common_value([[1, 2], [3, 4]])
-    (True, False)
-    """
-    if not cis:
-        raise ValueError("cis is empty")
-    pairs = [_ci(c) for c in cis]
-    return max(lo for lo, _ in pairs) <= min(hi for _, hi in pairs)
-
-
 # ----------------------------------------------------------------------------- frontier
 def frontier_value(x: float, xs: Sequence[float], ys: Sequence[float]) -> float:
     """The piecewise-linear frontier through ``(xs, ys)`` evaluated at ``x``.
