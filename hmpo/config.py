@@ -154,6 +154,12 @@ class BaseModelConfig:
     # the base model's RL (hmpo.training.base_model): rollout steps of GRPO on correctness from
     # the SFT model, with the `train` section's hyperparameters; 0 = no RL
     rl_steps: int = 0
+    # ... until its accuracy curve has flattened (hmpo.training.base_model.flatness): past
+    # rl_steps the run goes on while the curve is not flat, checked every rl_check_steps
+    # rollout steps, up to rl_max_steps in all; null = rl_steps (no extension; with
+    # rl_steps 0 there is no RL to extend)
+    rl_max_steps: int | None = None
+    rl_check_steps: int = 60
     # one base model per training seed (hmpo.config.base_seeds): training seed s starts from
     # the SFT + RL draw of base seed s (trained with seed `seed + s`), so the intervals include
     # the base model's own variability; false: one base model (base seed = the first training
@@ -167,6 +173,13 @@ class BaseModelConfig:
     # measurement of the base model (held-out sampled accuracy and lengths)
     n_eval_problems: int = 200
     n_eval_samples: int = 4
+
+    @property
+    def rl_horizon(self) -> int:
+        """The most rollout steps of the base model's RL: ``rl_max_steps``, else ``rl_steps``
+        (0: no RL, nothing to extend)."""
+        return self.rl_steps if self.rl_max_steps is None or self.rl_steps == 0 \
+            else self.rl_max_steps
 
 
 @dataclass
@@ -581,6 +594,9 @@ def _check_base_model(b: BaseModelConfig) -> None:
     _check(b.sft_lr > 0, "base_model.sft_lr", "must be > 0")
     _check(b.sft_forward_threads >= 1, "base_model.sft_forward_threads", "must be >= 1")
     _check(b.rl_steps >= 0, "base_model.rl_steps", "must be >= 0 (0 = no RL)")
+    _check(b.rl_max_steps is None or b.rl_max_steps >= b.rl_steps, "base_model.rl_max_steps",
+           f"must be null or >= rl_steps ({b.rl_steps}), got {b.rl_max_steps}")
+    _check(b.rl_check_steps >= 1, "base_model.rl_check_steps", "must be >= 1")
     _check(not b.per_seed or b.kind == "tiny" or b.rl_steps > 0, "base_model.per_seed",
            "one base model per training seed needs a base that varies with its seed (kind "
            "'tiny', or rl_steps > 0); a pretrained model linked as is is one base: set false")
@@ -698,6 +714,11 @@ def _check_across_sections(cfg: Config) -> None:
     _check(cfg.data.synthetic.guess_share == 0.0 or b.sft_mix_steps > 0,
            "data.synthetic.guess_share",
            "guesses are trained in the second SFT phase: set base_model.sft_mix_steps > 0")
+    if b.rl_steps > 0 and b.rl_max_steps is not None and b.rl_max_steps > b.rl_steps:
+        _check(b.rl_steps % cfg.train.logging_steps == 0
+               and b.rl_check_steps % cfg.train.logging_steps == 0, "train.logging_steps",
+               "must divide base_model.rl_steps and rl_check_steps (the flatness checks read "
+               "the logged accuracy at those steps)")
     if b.kind == "tiny":
         _check(cfg.data.train_source == "synthetic", "data.train_source",
                "the tiny base model is trained on the synthetic task only")

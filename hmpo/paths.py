@@ -9,7 +9,7 @@ Every stage, CLI and notebook names its folders through these functions, so the 
     results/sft_model/runs/seed<b>/            its loss and measurements; results/sft_model/
                                                metrics.json and sft_loss.csv gather the seeds
     models/base/seed<b>/                       stage base_model (the model every method starts from:
-                                               the SFT model after base_model.rl_steps of GRPO)
+                                               the SFT model after GRPO until flat, >= rl_steps)
     results/base_model/runs/seed<b>/           its RL run (rl/); results/base_model/metrics.json
                                                and budgets.json gather the seeds' measurements
                                                and fixed budgets ({"seed<b>": ...})

@@ -19,7 +19,8 @@
 # HMPO starts from a reasoning model that is RL-trained and thinks too long.
 # `hmpo.pipeline.base_runs.base_models` makes one per base seed
 # (`hmpo.training.base_model.make_base_model`): the SFT model
-# (notebook 02a) after `base_model.rl_steps` rollout steps of GRPO on correctness alone; each
+# (notebook 02a) after GRPO on correctness alone until its accuracy has flattened (at least
+# `base_model.rl_steps` rollout steps, then checked every `rl_check_steps`); each
 # training seed's runs of every method, the fixed budgets and the `grpo` control start from
 # its own (`base_model.per_seed`; else from one shared base). Then the stage measures each
 # (the style table per difficulty, which stage `predictions` reads, notebook 02c) and its

@@ -57,6 +57,8 @@ def test_paper_profiles_carry_released_hyperparameters(repo_root):
 # Each case: (path to the key, bad value, what the message must name). A comment says why.
 BAD = [
     (("train", "learning_rte"), 1e-4, "train.learning_rte"),  # typo: unknown key
+    (("base_model", "rl_max_steps"), 100, "base_model.rl_max_steps"),  # below rl_steps
+    (("base_model", "rl_check_steps"), 0, "base_model.rl_check_steps"),
     (("nonsense",), 1, "nonsense"),  # unknown top-level section
     (("train", "num_generations"), "eight", "train.num_generations"),  # wrong type
     (("train", "num_generations"), 8.5, "train.num_generations"),  # float for an int
@@ -110,6 +112,8 @@ ACROSS = [
     (("methods", "hmpo_fixed_p50", "budget_percentile"), 60, "methods.hmpo_fixed_p50"),
     # a set the data stage does not write
     (("evaluate", "sets"), ["synthetic_eval", "gym_nope"], "evaluate.sets"),
+    # the base model's flatness checks read the accuracy logged at rl_steps + j x 60
+    (("train", "logging_steps"), 7, "train.logging_steps"),
 ]
 
 

@@ -16,7 +16,7 @@ Layout (:mod:`hmpo.paths`): ``models/sft/seed<b>/`` (Hugging Face format) and
 ``results/sft_model/runs/seed<b>/`` (``metrics.json``, tiny: ``sft_loss.csv``, the run's log
 ``sft.log``); ``results/sft_model/metrics.json`` (``{"seed<b>": metrics}``) and
 ``sft_loss.csv`` (a ``seed`` column) gather the seeds. The base model every method starts
-from is this model after ``base_model.rl_steps`` of GRPO on correctness (stage
+from is this model after GRPO on correctness until flat (at least ``base_model.rl_steps``; stage
 ``base_model``, :mod:`hmpo.training.base_model`).
 
 Run::

@@ -117,7 +117,7 @@ def base_models(cfg: Config, *, root: str | Path = ".",
     (:func:`hmpo.paths.budgets_file`) gather the seeds, ``{"seed<b>": ...}``. Returns
     ``{"seed<b>": BaseModel}``."""
     seeds = base_seeds(cfg)
-    steps = cfg.base_model.rl_steps
+    steps = cfg.base_model.rl_horizon  # a run that flattens sooner fills its bar share at its end
     logs = [paths.base_run_dir(paths.BASE, s, root) / BASE_LOG for s in seeds]
     out = run_jobs(_base_one, _jobs(cfg, root, progress), workers=cfg.workers,
                    desc="base model RL", progress=progress, logs=logs,

@@ -2,14 +2,17 @@
 
 The paper's base models are RL-trained reasoning models that think too long, and its "no
 accuracy loss" is measured against them. So the base model is the SFT model
-(stage ``sft_model``) after ``base_model.rl_steps`` rollout steps of GRPO on correctness
-alone (:func:`hmpo.training.rewards.grpo_reward`, the ``train`` section's hyperparameters,
-training seed ``seed + b`` for base seed ``b``, :func:`hmpo.config.base_config`). With
-``base_model.per_seed`` there is one per training seed (:func:`hmpo.config.base_seeds`), so
+(stage ``sft_model``) after at least ``base_model.rl_steps`` rollout steps of GRPO on
+correctness alone (:func:`hmpo.training.rewards.grpo_reward`, the ``train`` section's
+hyperparameters, training seed ``seed + b`` for base seed ``b``,
+:func:`hmpo.config.base_config`). With ``base_model.per_seed`` there is one per training
+seed (:func:`hmpo.config.base_seeds`), so
 the base model's own variability enters every interval; else one, shared. Every length
 method, the fixed budgets' measurement, the multi-stage baseline and the ``grpo`` control
 (continued RL, no length reward) start from it; a method's gain over it is the length
-reward's, not RL's. ``rl_steps: 0`` (the paper
+reward's, not RL's. With ``rl_max_steps`` the RL goes on past ``rl_steps`` until its
+accuracy curve has flattened (:class:`UntilFlat`, checked every ``rl_check_steps``, at most
+``rl_max_steps`` steps in all). ``rl_steps: 0`` (the paper
 profiles, whose pretrained models are RL-trained already) makes the base model the SFT
 model's files as they are.
 
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from transformers import TrainerCallback
 
 from hmpo import paths
 from hmpo.config import Config, base_config, write_resolved
@@ -50,8 +54,11 @@ from hmpo.training.train_log import load_train_log
 RL_REWARD = "grpo"
 #: The flatness rule, fixed before the first RL-trained base was made: the accuracy curve has
 #: flattened when the mean training accuracy of the last quarter of the run is within this many
-#: points of the quarter before it. Reported, not enforced: a curve still rising is a finding.
+#: points of the quarter before it. With ``base_model.rl_max_steps`` the RL goes on until it
+#: holds (:class:`UntilFlat`); a curve still moving at ``rl_max_steps`` is reported.
 FLAT_TOLERANCE_PT = 2.0
+#: The per-step training accuracy the rule reads (the trainer's log key; hmpo.training.train_log).
+ACCURACY_KEY = "hmpo/accuracy"
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,34 @@ def flatness(accuracy: list[float] | np.ndarray,
     return out
 
 
+class UntilFlat(TrainerCallback):
+    """Stops the base model's RL once its training-accuracy curve has flattened: at rollout
+    step `min_steps` and every `every` steps after it, :func:`flatness` of the whole curve so
+    far (the trainer's per-step :data:`ACCURACY_KEY`); the first check that says flat ends the
+    run there (``converged``, which :func:`hmpo.training.grpo.run_grpo` counts as a completed
+    run). The trainer's ``max_steps`` is the cap. A resumed run reads the curve from the
+    checkpoint's log history, so it stops where an uninterrupted one would."""
+
+    def __init__(self, min_steps: int, every: int, *, updates_per_step: int = 1,
+                 tolerance_pt: float = FLAT_TOLERANCE_PT):
+        if min_steps < 1 or every < 1 or updates_per_step < 1:
+            raise ValueError("min_steps, every and updates_per_step must be >= 1")
+        self.min_steps, self.every, self.ups = min_steps, every, updates_per_step
+        self.tolerance_pt = tolerance_pt
+        self.converged = False
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or ACCURACY_KEY not in logs or state.global_step % self.ups:
+            return
+        step = state.global_step // self.ups
+        if step < self.min_steps or (step - self.min_steps) % self.every:
+            return
+        curve = [e[ACCURACY_KEY] for e in state.log_history if ACCURACY_KEY in e]
+        if flatness(curve, self.tolerance_pt)["flat"]:
+            self.converged = True
+            control.should_training_stop = True
+
+
 def _link_tree(src: Path, dst: Path) -> None:
     """``dst`` holds `src`'s files (hard links where the file system allows, else copies)."""
     if dst.exists():
@@ -96,9 +131,10 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def rl_config(cfg: Config) -> Config:
-    """The base model's RL run config: `cfg` with ``train.max_steps = base_model.rl_steps``."""
+    """The base model's RL run config: `cfg` with ``train.max_steps`` =
+    ``base_model.rl_horizon`` (the cap of the run until flat)."""
     out = copy.deepcopy(cfg)
-    out.train.max_steps = cfg.base_model.rl_steps
+    out.train.max_steps = cfg.base_model.rl_horizon
     return out
 
 
@@ -125,12 +161,18 @@ def make_base_model(cfg: Config, base_seed: int = 0, sft_dir: str | Path | None 
     bcfg = base_config(cfg, base_seed)
     results.mkdir(parents=True, exist_ok=True)
     write_resolved(bcfg, results)
-    metrics: dict[str, Any] = {"rl_steps": cfg.base_model.rl_steps, "rl_reward": RL_REWARD}
-    if cfg.base_model.rl_steps > 0:
+    b = cfg.base_model
+    metrics: dict[str, Any] = {"rl_steps": b.rl_steps, "rl_reward": RL_REWARD}
+    if b.rl_steps > 0:
         rl_dir = results / "rl"
+        until_flat = []
+        if b.rl_horizon > b.rl_steps:
+            metrics.update(rl_max_steps=b.rl_max_steps, rl_check_steps=b.rl_check_steps)
+            ups = bcfg.train.geometry(int(os.environ.get("WORLD_SIZE", "1")))["updates_per_step"]
+            until_flat = [UntilFlat(b.rl_steps, b.rl_check_steps, updates_per_step=ups)]
         run = run_grpo(rl_config(bcfg), get_reward(RL_REWARD), seed=bcfg.seed, model_dir=sft,
                        train_path=data / "train.jsonl", out_dir=out, results_dir=rl_dir,
-                       method=paths.BASE, progress=progress)
+                       method=paths.BASE, callbacks=until_flat, progress=progress)
         log = load_train_log(rl_dir)
         metrics["rl"] = {k: run[k] for k in ("wall_s", "cpu_s", "device_s", "rollout_steps",
                                              "completed", "final") if k in run}

@@ -272,7 +272,10 @@ def run_grpo(cfg: Config, reward: Reward, *, seed: int, model_dir: str | Path,
         write_run_config(cfg, results_dir, seed=seed)
 
     trainer.train(resume_from_checkpoint=last)
-    stopped_early = trainer.state.global_step < trainer.state.max_steps
+    # a callback that ends the run on purpose (``converged``, e.g. the base model's
+    # hmpo.training.base_model.UntilFlat) completes it; any other stop before max_steps does not
+    stopped_early = (trainer.state.global_step < trainer.state.max_steps
+                     and not any(getattr(cb, "converged", False) for cb in callbacks))
     save_final_model(trainer, tokenizer, out_dir, use_lora=cfg.train.use_lora)
 
     totals = meter.totals()
