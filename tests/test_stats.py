@@ -256,14 +256,17 @@ def _coverage(r, truth=DELTA):
 
 
 # 600 replicates per design: the Monte Carlo sd of an observed coverage is 0.009 at a true
-# 0.95, so 0.92 is 3.4 sd below nominal and 0.99 4.4 sd above (16 designs: a correct interval
+# 0.95, so 0.92 is 3.4 sd below nominal and 0.99 4.4 sd above (20 designs: a correct interval
 # fails this by chance with probability ~0.01). Observed with 4,000 replicates (seed sd
 # 0/2/4/7 pt): vs another seeded method 0.98/0.96/0.96/0.96 (3 seeds), 0.97/0.96/0.96/0.96
 # (5); vs the base run 0.96/0.96/0.95/0.94 (3), 0.95/0.95/0.96/0.96 (5). The hierarchical
 # bootstrap (1,000 replicates): 0.99/0.96/0.91/0.87 and 0.98/0.95/0.91/0.85 with 3 seeds.
+# 12 pt per model (a per-seed difference sd of ~17 pt between two seeded models) lies beyond
+# the largest the veiled results show (10.3 pt, hmpo_fixed_p10 - hmpo; results/summary.json):
+# 0.98 / 0.95 / 0.94 / 0.96 for the four designs at 600 replicates.
 @pytest.mark.parametrize("n_seeds,base", [(3, False), (5, False), (3, True), (5, True)])
 def test_seed_t_interval_covers_the_known_difference_at_every_seed_sd(n_seeds, base):
-    for sd in (0.0, 0.02, 0.04, 0.07):
+    for sd in (0.0, 0.02, 0.04, 0.07, 0.12):
         rng = np.random.default_rng([n_seeds, int(base), int(1000 * sd)])
         a, b = _simulate(rng, 600, n_seeds, sd, base=base)
         r = seed_t_interval([a, b], [1.0, -1.0])
