@@ -201,7 +201,7 @@ def test_load_disclosures_reads_the_repositorys_record():
     assert [e.get("key") for e in record if e["kind"] == "param"] == [
         "train.max_steps", "base_model.rl_steps", "base_model.budget_percentiles",
         "data.synthetic.n_eval", "evaluate.n_samples", "data.synthetic.n_transfer",
-        "base_model.per_seed", "data.synthetic.veiled_share"]
+        "base_model.per_seed", "data.synthetic.veiled_share", "base_model.rl_max_steps"]
     assert {e["rule"] for e in record if e["kind"] == "rule"} >= {"compression"}
 
 
