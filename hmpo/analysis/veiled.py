@@ -34,6 +34,11 @@ COLUMNS = ["model", "n_veiled", "n_plain", "veiled_accuracy", "plain_accuracy",
            "hmpo_minus_veiled_low", "hmpo_minus_veiled_high"]
 
 
+def veiled_columns(mats: Mapping[str, Any], prompts: Mapping[str, str]) -> np.ndarray:
+    """Which columns of the set's matrices (``mats["ids"]``) are veiled problems."""
+    return np.array([is_veiled(prompts[i]) for i in mats["ids"]], dtype=bool)
+
+
 def veiled_rows(mats: Mapping[str, Any], prompts: Mapping[str, str],
                 samples: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]
                 ) -> list[dict[str, Any]]:
@@ -44,8 +49,7 @@ def veiled_rows(mats: Mapping[str, Any], prompts: Mapping[str, str],
     ``samples`` (model -> its runs, each a list of sample rows with ``id`` and
     ``completion``), the only column that needs the completions' text. ``prompts``: problem
     id -> prompt. Empty list if no problem is veiled."""
-    ids = list(mats["ids"])
-    cols = np.array([is_veiled(prompts[i]) for i in ids], dtype=bool)
+    cols = veiled_columns(mats, prompts)
     if not cols.any():
         return []
     rows = []
@@ -84,7 +88,7 @@ def veiled_table(models: Sequence[str], mats: Mapping[str, Any], prompts: Mappin
     against each other model; ``load(model)``: that model's runs' sample rows, read only
     when the set has veiled problems."""
     ids = list(mats["ids"])
-    cols = np.array([is_veiled(prompts[i]) for i in ids], dtype=bool)
+    cols = veiled_columns(mats, prompts)
     if not cols.any():
         return pd.DataFrame(columns=COLUMNS)
     rows = veiled_rows(mats, prompts, {m: load(m) for m in models})
